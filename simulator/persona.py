@@ -1,0 +1,93 @@
+"""Persona files (``personas/*.yaml``, format v1): the customer a learner talks to.
+
+Everything under ``character``, ``facts``, ``hidden``, ``frustration`` and ``end`` is
+for the model playing the customer and is never shown to the learner during a
+session; ``brief`` is what the learner reads.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from .formats import FileModel, TextList, load_model
+from .yamlfile import Document
+
+Text = Annotated[str, StringConstraints(min_length=1)]
+Difficulty = Literal["easy", "medium", "hard"]
+DIFFICULTIES: tuple[str, ...] = ("easy", "medium", "hard")
+
+
+class Character(FileModel):
+    """Who the customer is. Never shown to the learner."""
+
+    background: str = Field("", description="who they are, their history with the company")
+    situation: Text = Field(description="what happened that makes them get in touch")
+    goal: Text = Field(description="what they want out of this conversation")
+    personality: Text = Field(description="temperament: how they react to good and bad handling")
+    style: str = Field("", description="how they talk: sentence length, tone, habits")
+    examples: TextList = Field(default_factory=list, description="example lines in the customer's voice")
+
+
+class HiddenFact(FileModel):
+    """A fact the customer keeps back until the learner earns it."""
+
+    fact: Text = Field(description="what the customer knows but does not volunteer")
+    reveal_when: Text = Field(description="what the agent must do or ask before the customer tells it")
+
+
+class Frustration(FileModel):
+    """How upset the customer is (0 calm ... 10 furious) and what moves it."""
+
+    start: int = Field(5, ge=0, le=10, description="0 calm ... 10 furious")
+    calms_when: TextList = Field(default_factory=list, description="agent behaviours that calm the customer")
+    rises_when: TextList = Field(default_factory=list, description="agent behaviours that make it worse")
+
+
+class EndConditions(FileModel):
+    """When the customer ends the conversation."""
+
+    resolved_when: str = Field("", description="what the agent must achieve for the customer to be satisfied")
+    gives_up_when: str = Field("", description="when the customer gives up and leaves")
+    max_turns: int = Field(20, ge=2, le=100, description="learner turns before the session stops, 2 to 100")
+
+
+class Persona(FileModel):
+    """A customer persona for one practice scenario."""
+
+    version: Literal[1] = Field(1, description="file format version; this roleplay reads 1")
+    name: Text = Field(description="the customer's name, e.g. Dana Whitaker")
+    title: Text = Field(description="one line for the picker, e.g. 'Overcharged after nine loyal years'")
+    difficulty: Difficulty = Field(description="easy, medium or hard")
+    skills: TextList = Field(min_length=1, description="criterion ids of the rubric this persona trains")
+    tags: TextList = Field(default_factory=list, description="free labels, e.g. [billing, retention]")
+    rubric: str | None = Field(None, description="rubric id (file name without .yaml); default core-soft-skills")
+    brief: Text = Field(description="what the learner reads before starting: their role, company, what they may offer")
+    opening: Text = Field(description="the customer's first message")
+    character: Character = Field(description="who the customer is (never shown to the learner)")
+    facts: TextList = Field(default_factory=list, description="what the customer knows and gives when asked")
+    hidden: list[HiddenFact] = Field(default_factory=list, description="facts revealed only when earned")
+    frustration: Frustration = Field(default_factory=Frustration, description="start level and what moves it")
+    end: EndConditions = Field(default_factory=EndConditions, description="when the customer ends the call")
+    jargon: TextList = Field(default_factory=list, description="words this customer would not understand")
+
+    # filled in by the loader, not read from the file
+    id: str = Field("", exclude=True)
+
+    @field_validator("title")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        if "\n" in value:
+            raise ValueError("must be one line — move the detail into brief")
+        if len(value) > 80:
+            raise ValueError(f"is {len(value)} characters — keep the title under 80 for the picker")
+        return value
+
+
+def read_persona(path: Path) -> tuple[Persona, Document]:
+    """Read and validate one persona file on its own (the rubric check is the library's job)."""
+    persona, doc = load_model(path, Persona, what="persona")
+    persona.id = Path(path).stem
+    return persona, doc
