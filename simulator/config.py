@@ -1,0 +1,169 @@
+"""Which model plays each role, and how it is called.
+
+Two roles, each its own model: ``persona`` (plays the customer, streams) and
+``evaluator`` (grades sessions). For every setting the first of these wins:
+
+1. command-line flag (``--model``, ``--evaluator-model``)
+2. environment (``ROLEPLAY_MODEL``, ``ROLEPLAY_EVALUATOR_MODEL``)
+3. the workspace's ``roleplay.yaml``
+4. the user config file (``config.yaml`` in the user config folder)
+5. built-in defaults (the built-in offline model)
+
+Config file format (YAML, version 1)::
+
+    version: 1
+    persona:
+      model: openai/gpt-4o-mini        # any litellm model name
+      temperature: 0.8
+      max_tokens: 300
+      timeout: 60                      # seconds of silence before a call is retried
+      api_base: https://llm.example.com/v1
+      api_key_env: OPENAI_API_KEY      # the environment variable that holds the key
+    evaluator:
+      model: anthropic/claude-sonnet-4-5
+      api_key_env: ANTHROPIC_API_KEY
+
+Keys themselves are never written in these files: only the name of the variable
+that holds them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from . import locations
+from .errors import display_path
+from .formats import FileModel, load_model
+
+BUILTIN_MODEL = "local/smollm2-135m"
+ROLES = ("persona", "evaluator")
+Role = Literal["persona", "evaluator"]
+
+ROLE_ENV = {"persona": "ROLEPLAY_MODEL", "evaluator": "ROLEPLAY_EVALUATOR_MODEL"}
+ROLE_DEFAULTS = {
+    "persona": {"temperature": 0.7, "max_tokens": 200, "timeout": 60.0},
+    "evaluator": {"temperature": 0.0, "max_tokens": 1500, "timeout": 120.0},
+}
+
+
+class RoleConfig(FileModel):
+    """Settings for one role, as written in a config file. Every key is optional."""
+
+    model: str | None = Field(None, description="litellm model name, e.g. openai/gpt-4o-mini or ollama/llama3.2")
+    temperature: float | None = Field(None, ge=0, le=2, description="sampling temperature, 0 to 2")
+    max_tokens: int | None = Field(None, ge=1, le=100_000, description="longest reply in tokens")
+    timeout: float | None = Field(None, gt=0, le=3600, description="seconds of silence before retrying")
+    api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server or proxy")
+    api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _looks_like_a_name(cls, value: str | None) -> str | None:
+        if value and (not value.replace("_", "").isalnum() or value[0].isdigit()):
+            raise ValueError("must be the NAME of an environment variable (like OPENAI_API_KEY), "
+                             "never the key itself")
+        return value
+
+
+class ConfigFile(FileModel):
+    """A roleplay config file (user config.yaml or a workspace's roleplay.yaml)."""
+
+    version: Literal[1] = Field(1, description="file format version; this roleplay reads 1")
+    persona: RoleConfig = Field(default_factory=RoleConfig, description="the model that plays the customer")
+    evaluator: RoleConfig = Field(default_factory=RoleConfig, description="the model that grades sessions")
+
+
+@dataclass
+class RoleSettings:
+    """The effective settings of one role, with where each came from."""
+
+    role: str
+    model: str = BUILTIN_MODEL
+    temperature: float = 0.7
+    max_tokens: int = 200
+    timeout: float = 60.0
+    api_base: str | None = None
+    api_key_env: str | None = None
+    sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_builtin(self) -> bool:
+        return self.model == BUILTIN_MODEL
+
+    @property
+    def is_local(self) -> bool:
+        return self.model.startswith("local/")
+
+    def api_key(self) -> str | None:
+        """Read the key from the environment at call time; it is never stored."""
+        return os.environ.get(self.api_key_env) if self.api_key_env else None
+
+    def masked_key(self) -> str:
+        key = self.api_key()
+        if not self.api_key_env:
+            return "(provider default)"
+        if not key:
+            return f"${self.api_key_env} is not set"
+        return f"${self.api_key_env} = {mask(key)}"
+
+
+def mask(secret: str) -> str:
+    if len(secret) <= 8:
+        return "****"
+    return f"{secret[:3]}…{secret[-2:]}"
+
+
+@dataclass
+class Settings:
+    persona: RoleSettings
+    evaluator: RoleSettings
+    files: list[Path] = field(default_factory=list)
+
+    def role(self, name: str) -> RoleSettings:
+        return self.persona if name == "persona" else self.evaluator
+
+
+def config_files(workspace: Path | None) -> list[Path]:
+    """Config files that exist, lowest precedence first."""
+    found = []
+    user = locations.user_config_file()
+    if user.is_file():
+        found.append(user)
+    if workspace is not None and (workspace / locations.WORKSPACE_CONFIG).is_file():
+        found.append(workspace / locations.WORKSPACE_CONFIG)
+    return found
+
+
+def load_settings(workspace: Path | None = None, *, model: str | None = None,
+                  evaluator_model: str | None = None) -> Settings:
+    """Resolve both roles' settings; raises FileFormatError for a broken config file."""
+    files = config_files(workspace)
+    parsed = []
+    for path in files:
+        config, doc = load_model(path, ConfigFile, what="config file")
+        parsed.append((path, config, doc))
+    flags = {"persona": model, "evaluator": evaluator_model}
+    roles = {}
+    for role in ROLES:
+        settings = RoleSettings(role=role, **ROLE_DEFAULTS[role])
+        settings.sources = {k: "default" for k in ("model", *ROLE_DEFAULTS[role], "api_base", "api_key_env")}
+        settings.sources["model"] = "default (built-in offline model)"
+        for path, config, doc in parsed:
+            role_config: RoleConfig = getattr(config, role)
+            for key, value in role_config.model_dump(exclude_none=True).items():
+                setattr(settings, key, value)
+                line, col = doc.where((role, key))
+                settings.sources[key] = f"{display_path(path)}:{line}"
+        if env := os.environ.get(ROLE_ENV[role], "").strip():
+            settings.model = env
+            settings.sources["model"] = f"environment {ROLE_ENV[role]}"
+        if flags[role]:
+            settings.model = flags[role]
+            settings.sources["model"] = "--model" if role == "persona" else "--evaluator-model"
+        roles[role] = settings
+    return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files)

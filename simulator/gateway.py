@@ -1,0 +1,475 @@
+"""The model gateway: every model call in the app goes through here, via litellm.
+
+* litellm is imported lazily (it costs seconds to import) with its network look-ups
+  switched off; the built-in ``local/...`` models are registered as a litellm provider.
+* Retries are done here with tenacity (litellm's own ``num_retries`` is set to 0):
+  exponential backoff with jitter on timeouts, connection errors, 429 (honouring
+  Retry-After) and 5xx; never on 400/401/403/404 or a context-window error.
+* A stream that breaks halfway is retried as a whole; the consumer is told through
+  ``on_retry`` so it can drop the partial text, which is never the reply.
+* Silence on a stream longer than the role's ``timeout`` counts as a timeout.
+* Each call is recorded (model, latency, time to first token, tokens, cost); keys are
+  read from the environment at call time and never recorded. Error messages are
+  scrubbed of keys before anyone sees them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+import time
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, AsyncIterator, Callable, Protocol
+
+from .config import RoleSettings
+from .errors import ModelError
+
+CONNECT_TIMEOUT = 10.0
+MAX_ATTEMPTS = 4
+MAX_RETRY_AFTER = 60.0
+
+_litellm_module: Any = None
+_litellm_lock = threading.Lock()
+
+
+def litellm() -> Any:
+    """Import and configure litellm once (safe to call from any thread)."""
+    global _litellm_module
+    if _litellm_module is not None:
+        return _litellm_module
+    with _litellm_lock:
+        if _litellm_module is None:
+            for var in ("LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS",
+                        "LITELLM_LOCAL_BLOG_POSTS"):
+                os.environ.setdefault(var, "True")
+            import litellm as module
+
+            module.suppress_debug_info = True
+            module.set_verbose = False
+            module.telemetry = False
+            module.drop_params = True  # a provider that lacks a parameter gets the call without it
+            from . import local_provider
+
+            local_provider.register()
+            _litellm_module = module
+    return _litellm_module
+
+
+@dataclass
+class CallRecord:
+    """What one model call cost. Never holds a key."""
+
+    role: str
+    model: str
+    started_at: str
+    latency_s: float = 0.0
+    first_token_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    cost_usd: float | None = None
+    attempts: int = 1
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RetryNotice:
+    """Told to the consumer before a retry: drop any partial text, show the reason."""
+
+    attempt: int  # the attempt that failed, 1-based
+    max_attempts: int
+    wait_s: float
+    kind: str
+    reason: str
+
+
+class ModelClient(Protocol):
+    """What the engine and evaluator need from a model. The gateway implements it;
+    tests use a scripted fake with the same shape."""
+
+    model: str
+
+    def stream(self, messages: list[dict[str, str]], *, on_retry: Callable[[RetryNotice], None] | None = None,
+               max_tokens: int | None = None, temperature: float | None = None) -> "ReplyStream": ...
+
+    async def complete(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
+                       temperature: float | None = None, json_schema: dict[str, Any] | None = None) -> "Reply": ...
+
+
+@dataclass
+class Reply:
+    text: str
+    record: CallRecord
+
+
+class SilenceTimeout(Exception):
+    """No chunk arrived for longer than the role's timeout."""
+
+
+class StreamBroken(Exception):
+    """A stream ended without a finish (connection dropped or the body was cut)."""
+
+
+_KEYLIKE = re.compile(r"\b(sk|pk|rk|AKIA|AIza|xox[abp])[-_A-Za-z0-9]{12,}\b")
+
+
+def redact(text: str, secrets: list[str | None] = ()) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "****")
+    return _KEYLIKE.sub("****", text)
+
+
+def _status(exc: BaseException) -> int | None:
+    for attr in ("status_code", "code"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int):
+            return value
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) if response is not None else None
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (Retry-After), if it said."""
+    candidates = []
+    headers = getattr(exc, "litellm_response_headers", None)
+    if headers:
+        candidates.append(headers)
+    response = getattr(exc, "response", None)
+    if response is not None and getattr(response, "headers", None) is not None:
+        candidates.append(response.headers)
+    for headers in candidates:
+        try:
+            value = headers.get("retry-after") or headers.get("Retry-After")
+        except Exception:
+            continue
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            from email.utils import parsedate_to_datetime
+
+            with suppress(Exception):
+                return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
+    return None
+
+
+def classify(exc: BaseException) -> tuple[str, bool]:
+    """(kind, retryable) for an exception raised by a call."""
+    if isinstance(exc, ModelError):
+        return exc.kind, False
+    if isinstance(exc, (SilenceTimeout, asyncio.TimeoutError, TimeoutError)):
+        return "timeout", True
+    if isinstance(exc, StreamBroken):
+        return "stream_broken", True
+    name = type(exc).__name__
+    status = _status(exc)
+    if name == "ContextWindowExceededError":
+        return "context_window", False
+    if name in ("Timeout", "APITimeoutError"):
+        return "timeout", True
+    if name == "RateLimitError" or status == 429:
+        return "rate_limit", True
+    if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
+        return "auth", False
+    if name == "NotFoundError" or status == 404:
+        return "not_found", False
+    if name in ("BadRequestError", "UnprocessableEntityError", "ContentPolicyViolationError",
+                "UnsupportedParamsError", "LiteLLMUnknownProvider") or status in (400, 422):
+        text = str(exc).lower()
+        if "context length" in text or "context window" in text or "maximum context" in text:
+            return "context_window", False
+        if "llm provider not provided" in text or "provider" in text and "not" in text and status is None:
+            return "not_found", False
+        return "bad_request", False
+    if name == "APIConnectionError":
+        text = str(exc).lower()
+        if "json" in text or "decode" in text or "expecting value" in text:
+            return "bad_response", True
+        return "unreachable", True
+    if name in ("InternalServerError", "ServiceUnavailableError", "BadGatewayError") or (
+            status is not None and status >= 500):
+        return "server", True
+    if name in ("APIError", "APIResponseValidationError", "JSONDecodeError", "ValueError"):
+        return "bad_response", True
+    if isinstance(exc, (ConnectionError, OSError)):
+        return "unreachable", True
+    return "unknown", False
+
+
+_HINTS = {
+    "auth": "the provider refused the key: set {key_env} to a valid key (see `roleplay config`)",
+    "unreachable": "cannot reach {where}: check the network or api_base, or use the built-in offline model "
+                   "(unset ROLEPLAY_MODEL)",
+    "timeout": "the model did not answer in {timeout:g}s: try again, or raise `timeout` in the config",
+    "stream_broken": "the connection dropped mid-reply: try again",
+    "rate_limit": "rate limit or quota exceeded at the provider: wait a minute and try again, or check "
+                  "your plan's quota",
+    "server": "the provider had a server error: try again in a moment",
+    "not_found": "unknown model '{model}': check the name (`roleplay models` lists what is configured)",
+    "bad_request": "the provider rejected the request: check the model name and settings in `roleplay config`",
+    "context_window": "the conversation is too long for this model: end the session, or use a model with "
+                      "a larger context",
+    "bad_response": "the model's server sent a reply that could not be read: try again",
+    "unknown": "unexpected failure: try again; if it persists run `roleplay models check`",
+}
+
+_SUMMARY = {
+    "auth": "not authorised", "unreachable": "model server unreachable", "timeout": "model timed out",
+    "stream_broken": "reply cut off", "rate_limit": "rate limited", "server": "model server error",
+    "not_found": "model not found", "bad_request": "request rejected", "context_window": "conversation too long",
+    "bad_response": "unreadable reply", "unknown": "model call failed",
+}
+
+
+def to_model_error(exc: BaseException, settings: RoleSettings, attempts: int) -> ModelError:
+    if isinstance(exc, ModelError):
+        exc.attempts = attempts
+        return exc
+    kind, _ = classify(exc)
+    where = settings.api_base or "the provider"
+    hint = _HINTS.get(kind, _HINTS["unknown"]).format(
+        key_env=settings.api_key_env or "the provider's API key variable", where=where,
+        timeout=settings.timeout, model=settings.model)
+    detail = redact(" ".join(str(exc).split())[:160], [settings.api_key()])
+    tries = f" after {attempts} attempts" if attempts > 1 else ""
+    message = f"{settings.role} model {settings.model}: {_SUMMARY.get(kind, 'failed')}{tries}"
+    if kind in ("bad_request", "unknown", "not_found", "auth") and detail:
+        message += f" ({detail})"
+    return ModelError(message, kind=kind, model=settings.model, hint=hint, attempts=attempts)
+
+
+class ReplyStream:
+    """An async iterator of text chunks for one streamed reply; ``record`` is set when done."""
+
+    def __init__(self, agen: AsyncIterator[str], record: CallRecord):
+        self._agen = agen
+        self.record = record
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._agen
+
+    async def aclose(self) -> None:
+        await self._agen.aclose()  # type: ignore[attr-defined]
+
+    async def text(self) -> str:
+        return "".join([chunk async for chunk in self])
+
+
+class Gateway:
+    """Calls one role's model through litellm, with retries, timeouts and records."""
+
+    def __init__(self, settings: RoleSettings, *, max_attempts: int = MAX_ATTEMPTS,
+                 on_record: Callable[[CallRecord], None] | None = None,
+                 sleep: Callable[[float], Any] = asyncio.sleep, connect_timeout: float = CONNECT_TIMEOUT,
+                 backoff_initial: float = 1.0, backoff_max: float = 20.0):
+        self.settings = settings
+        self.max_attempts = max_attempts
+        self.on_record = on_record
+        self.sleep = sleep
+        self.connect_timeout = connect_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+
+    @property
+    def model(self) -> str:
+        return self.settings.model
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _kwargs(self, messages: list[dict[str, str]], *, stream: bool, max_tokens: int | None,
+                temperature: float | None) -> dict[str, Any]:
+        import httpx
+
+        s = self.settings
+        kwargs: dict[str, Any] = dict(
+            model=s.model, messages=messages, stream=stream, num_retries=0,
+            temperature=s.temperature if temperature is None else temperature,
+            max_tokens=max_tokens or s.max_tokens,
+            timeout=httpx.Timeout(s.timeout, connect=min(self.connect_timeout, s.timeout)),
+        )
+        if stream:
+            kwargs["stream_options"] = {"include_usage": True}
+        if s.api_base:
+            kwargs["api_base"] = s.api_base
+        if key := s.api_key():
+            kwargs["api_key"] = key
+        return kwargs
+
+    def _wait(self, retry_state: Any) -> float:
+        from tenacity import wait_exponential_jitter
+
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        asked = retry_after(exc) if exc is not None else None
+        if asked is not None:
+            return min(asked, MAX_RETRY_AFTER)
+        return wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max,
+                                       jitter=self.backoff_initial)(retry_state)
+
+    def _retrying(self, notify: Callable[[RetryNotice], None]) -> Any:
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
+        def before_sleep(retry_state: Any) -> None:
+            exc = retry_state.outcome.exception()
+            kind, _ = classify(exc)
+            wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+            notify(RetryNotice(attempt=retry_state.attempt_number, max_attempts=self.max_attempts,
+                               wait_s=wait, kind=kind, reason=_SUMMARY.get(kind, kind)))
+
+        return AsyncRetrying(stop=stop_after_attempt(self.max_attempts), wait=self._wait,
+                             retry=retry_if_exception(lambda e: classify(e)[1]), before_sleep=before_sleep,
+                             sleep=self.sleep, reraise=True)
+
+    def _finish(self, record: CallRecord, t0: float, response_or_usage: Any = None) -> None:
+        record.latency_s = round(time.monotonic() - t0, 3)
+        usage = getattr(response_or_usage, "usage", None) if response_or_usage is not None else None
+        if usage is not None:
+            record.tokens_in = getattr(usage, "prompt_tokens", None)
+            record.tokens_out = getattr(usage, "completion_tokens", None)
+        if record.tokens_in is not None and record.tokens_out is not None and not self.settings.is_local:
+            with suppress(Exception):
+                prompt_cost, completion_cost = litellm().cost_per_token(
+                    model=self.settings.model, prompt_tokens=record.tokens_in,
+                    completion_tokens=record.tokens_out)
+                record.cost_usd = round(prompt_cost + completion_cost, 6)
+        if self.settings.is_local:
+            record.cost_usd = 0.0
+        if self.on_record:
+            self.on_record(record)
+
+    def _new_record(self) -> CallRecord:
+        return CallRecord(role=self.settings.role, model=self.settings.model,
+                          started_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+
+    # -- calls ------------------------------------------------------------------------
+    def stream(self, messages: list[dict[str, str]], *, on_retry: Callable[[RetryNotice], None] | None = None,
+               max_tokens: int | None = None, temperature: float | None = None) -> ReplyStream:
+        """Stream a reply as text chunks. On a retry, ``on_retry`` is called (in order with
+        the chunks) before the new attempt's chunks: drop what was shown so far."""
+        record = self._new_record()
+        return ReplyStream(self._stream(messages, record, on_retry, max_tokens, temperature), record)
+
+    async def _stream(self, messages: list[dict[str, str]], record: CallRecord,
+                      on_retry: Callable[[RetryNotice], None] | None, max_tokens: int | None,
+                      temperature: float | None) -> AsyncIterator[str]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        end = object()
+        t0 = time.monotonic()
+        attempts = 0
+        last_chunk: list[Any] = [None]
+
+        async def attempt() -> None:
+            nonlocal attempts
+            attempts += 1
+            record.attempts = attempts
+            llm = await asyncio.to_thread(litellm)
+            kwargs = self._kwargs(messages, stream=True, max_tokens=max_tokens, temperature=temperature)
+            response = await asyncio.wait_for(llm.acompletion(**kwargs),
+                                              timeout=self.settings.timeout + self.connect_timeout)
+            iterator = response.__aiter__()
+            finished = False
+            while True:
+                try:
+                    chunk = await asyncio.wait_for(iterator.__anext__(), timeout=self.settings.timeout)
+                except StopAsyncIteration:
+                    break
+                except asyncio.TimeoutError:
+                    raise SilenceTimeout(f"no reply for {self.settings.timeout:g}s") from None
+                last_chunk[0] = chunk
+                choices = getattr(chunk, "choices", None) or []
+                if choices:
+                    if getattr(choices[0], "finish_reason", None):
+                        finished = True
+                    text = getattr(choices[0].delta, "content", None) if choices[0].delta else None
+                    if text:
+                        if record.first_token_s is None:
+                            record.first_token_s = round(time.monotonic() - t0, 3)
+                        queue.put_nowait(text)
+            if not finished and last_chunk[0] is None:
+                raise StreamBroken("the stream ended before any reply")
+
+        async def run() -> None:
+            try:
+                await self._retrying(queue.put_nowait)(attempt)
+                queue.put_nowait(end)
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - every failure becomes a ModelError
+                queue.put_nowait(to_model_error(exc, self.settings, attempts))
+
+        task = asyncio.create_task(run())
+        try:
+            while True:
+                item = await queue.get()
+                if item is end:
+                    break
+                if isinstance(item, RetryNotice):
+                    record.first_token_s = None
+                    if on_retry:
+                        on_retry(item)
+                    continue
+                if isinstance(item, ModelError):
+                    record.error = str(item)
+                    self._finish(record, t0)
+                    raise item
+                yield item
+            self._finish(record, t0, last_chunk[0])
+        finally:
+            if not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    async def complete(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
+                       temperature: float | None = None, json_schema: dict[str, Any] | None = None) -> Reply:
+        """One non-streamed call, with the same retries. ``json_schema`` asks for JSON
+        output where the provider supports it (the caller still parses tolerantly)."""
+        record = self._new_record()
+        t0 = time.monotonic()
+        attempts = 0
+        response: Any = None
+
+        async def attempt() -> str:
+            nonlocal attempts, response
+            attempts += 1
+            record.attempts = attempts
+            llm = await asyncio.to_thread(litellm)
+            kwargs = self._kwargs(messages, stream=False, max_tokens=max_tokens, temperature=temperature)
+            if json_schema is not None and not self.settings.is_local:
+                with suppress(Exception):
+                    if llm.supports_response_schema(model=self.settings.model):
+                        kwargs["response_format"] = {"type": "json_schema",
+                                                     "json_schema": {"name": "result", "schema": json_schema}}
+            response = await asyncio.wait_for(llm.acompletion(**kwargs),
+                                              timeout=self.settings.timeout + self.connect_timeout)
+            choices = getattr(response, "choices", None)
+            if not choices:
+                raise StreamBroken("the reply had no choices")
+            return choices[0].message.content or ""
+
+        try:
+            text = await self._retrying(lambda notice: None)(attempt)
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            error = to_model_error(exc, self.settings, attempts)
+            record.error = str(error)
+            self._finish(record, t0)
+            raise error from None
+        self._finish(record, t0, response)
+        return Reply(text=text, record=record)
+
+
+async def warm_up(settings: RoleSettings) -> None:
+    """Import litellm and load a local model in the background, off the UI thread."""
+    await asyncio.to_thread(litellm)
+    if settings.is_local:
+        from . import local_models
+
+        await asyncio.to_thread(local_models.load, settings.model.split("/", 1)[1])

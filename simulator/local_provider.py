@@ -1,0 +1,122 @@
+"""The ``local`` litellm provider: local GGUF models behind ``litellm.CustomLLM``.
+
+Imported only by the gateway, after litellm itself, when a model call is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, AsyncIterator, Iterator
+
+import litellm
+from litellm import CustomLLM
+from litellm.types.utils import GenericStreamingChunk, ModelResponse
+
+from . import local_models
+
+
+def _name(model: str) -> str:
+    return model.split("/", 1)[1] if model.startswith("local/") else model
+
+
+def _params(optional_params: dict[str, Any]) -> dict[str, Any]:
+    stop = optional_params.get("stop")
+    return {
+        "temperature": float(optional_params.get("temperature", 0.7)),
+        "max_tokens": int(optional_params.get("max_tokens") or optional_params.get("max_completion_tokens") or 256),
+        "stop": [stop] if isinstance(stop, str) else stop,
+    }
+
+
+class LocalLLM(CustomLLM):
+    """Runs ``local/<name>`` models with llama-cpp-python on the CPU."""
+
+    def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                   model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
+                   optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
+        result = local_models.chat(_name(model), messages, stream=False, **_params(optional_params))
+        text = result["choices"][0]["message"].get("content") or ""
+        usage = result.get("usage") or {}
+        return litellm.ModelResponse(
+            model=model,
+            choices=[{"index": 0, "message": {"role": "assistant", "content": text},
+                      "finish_reason": result["choices"][0].get("finish_reason") or "stop"}],
+            usage={"prompt_tokens": usage.get("prompt_tokens", 0),
+                   "completion_tokens": usage.get("completion_tokens", 0),
+                   "total_tokens": usage.get("total_tokens", 0)},
+        )
+
+    async def acompletion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                          model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
+                          optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
+        return await asyncio.to_thread(self.completion, model, messages, api_base, custom_prompt_dict,
+                                       model_response, print_verbose, encoding, api_key, logging_obj,
+                                       optional_params)
+
+    def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                  model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
+                  optional_params: dict, *args: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
+        name = _name(model)
+        completion_tokens = 0
+        finish = "stop"
+        for chunk in local_models.chat(name, messages, stream=True, **_params(optional_params)):
+            choice = chunk["choices"][0]
+            text = choice.get("delta", {}).get("content") or ""
+            finish = choice.get("finish_reason") or finish
+            if text:
+                completion_tokens += 1
+                yield GenericStreamingChunk(text=text, is_finished=False, finish_reason="", usage=None,
+                                            index=0, tool_use=None)
+        prompt_tokens = sum(local_models.count_tokens(name, str(m.get("content") or "")) + 4 for m in messages)
+        yield GenericStreamingChunk(
+            text="", is_finished=True, finish_reason=finish, index=0, tool_use=None,
+            usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                   "total_tokens": prompt_tokens + completion_tokens},
+        )
+
+    async def astreaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
+                         model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
+                         optional_params: dict, *args: Any, **kwargs: Any) -> AsyncIterator[GenericStreamingChunk]:
+        """Run the blocking llama.cpp generator on a worker thread and hand chunks over."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        done = object()
+        cancelled = False
+
+        def produce() -> None:
+            try:
+                for item in self.streaming(model, messages, api_base, custom_prompt_dict, model_response,
+                                           print_verbose, encoding, api_key, logging_obj, optional_params):
+                    if cancelled:
+                        break
+                    loop.call_soon_threadsafe(queue.put_nowait, item)
+            except BaseException as exc:  # handed to the consumer, raised there
+                loop.call_soon_threadsafe(queue.put_nowait, exc)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, done)
+
+        worker = loop.run_in_executor(None, produce)
+        try:
+            while True:
+                item = await queue.get()
+                if item is done:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            cancelled = True
+            await asyncio.shield(worker) if worker.done() else None
+
+
+handler = LocalLLM()
+
+
+def register() -> None:
+    """Make ``local/...`` models callable through litellm (idempotent)."""
+    if not any(item.get("provider") == "local" for item in litellm.custom_provider_map):
+        litellm.custom_provider_map = [*litellm.custom_provider_map,
+                                       {"provider": "local", "custom_handler": handler}]
+    from litellm.utils import custom_llm_setup
+
+    custom_llm_setup()
