@@ -1,0 +1,224 @@
+"""Session storage: one folder per session in the workspace's ``sessions/``.
+
+::
+
+    sessions/20261123-091500-overcharged-loyal-customer-3f2a/
+        journal.jsonl   append-only, one JSON event per line, flushed and fsynced per turn
+        session.json    the whole record (format version 1), rewritten atomically
+
+The journal is the source of truth while a session runs: a crash (even ``kill -9``)
+loses at most the reply being streamed, and :func:`load_session` rebuilds the record
+from the journal, ignoring a torn last line. ``session.json`` is a convenience copy
+written atomically (temp file + rename) after every turn and at the end.
+
+Journal events: ``header`` (format version, ids, start time, persona and rubric
+snapshots, model names), ``turn``, ``retract`` (a learner turn whose reply failed and
+was handed back to the learner), ``end`` (outcome), ``evaluation`` (added later,
+never overwriting an earlier one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+from . import locations
+from .errors import NotFoundError, SessionError
+from .storage import atomic_write_text
+
+FORMAT = "roleplay-session"
+VERSION = 1
+JOURNAL = "journal.jsonl"
+RECORD = "session.json"
+
+OUTCOMES = ("resolved", "gave_up", "ended_by_learner", "turn_limit")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Turn:
+    """One message in the conversation."""
+
+    index: int
+    speaker: str  # "customer" | "learner" | "hint"
+    text: str
+    at: str = field(default_factory=now_iso)
+    response_time_s: float | None = None  # learner: seconds from the customer's last message to sending
+    latency_s: float | None = None  # customer/hint: model time for the reply
+    first_token_s: float | None = None
+    calls: list[dict[str, Any]] = field(default_factory=list)  # gateway call records (no keys)
+    state: dict[str, Any] | None = None  # conversation state after this turn
+    guard: list[dict[str, Any]] = field(default_factory=list)  # guard decisions for this reply
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {k: v for k, v in data.items() if v not in (None, [], {})} | {"text": self.text}
+
+
+@dataclass
+class SessionRecord:
+    session_id: str
+    started_at: str
+    persona_id: str
+    persona: dict[str, Any]
+    rubric_id: str
+    rubric: dict[str, Any]
+    models: dict[str, str]
+    turns: list[Turn] = field(default_factory=list)
+    ended_at: str | None = None
+    outcome: str | None = None
+    end_reason: str | None = None
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    folder: Path | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.outcome is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT, "version": VERSION, "session_id": self.session_id,
+            "started_at": self.started_at, "ended_at": self.ended_at,
+            "outcome": self.outcome, "end_reason": self.end_reason,
+            "persona_id": self.persona_id, "rubric_id": self.rubric_id, "models": self.models,
+            "persona": self.persona, "rubric": self.rubric,
+            "turns": [t.to_dict() for t in self.turns], "evaluations": self.evaluations,
+        }
+
+
+def new_session_id(persona_id: str) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{persona_id}-{secrets.token_hex(2)}"
+
+
+def sessions_dir(workspace: Path) -> Path:
+    return Path(workspace) / locations.SESSIONS
+
+
+class Journal:
+    """Append-only writer for one session folder."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.path = self.folder / JOURNAL
+
+    @classmethod
+    def create(cls, record: SessionRecord, workspace: Path) -> "Journal":
+        folder = sessions_dir(workspace) / record.session_id
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise SessionError(f"{folder}: a session with this id already exists") from None
+        except OSError as exc:
+            raise SessionError(f"{folder}: cannot create the session folder ({exc.strerror}) — check "
+                               "that the workspace is writable") from None
+        record.folder = folder
+        journal = cls(folder)
+        journal.append({"type": "header", "format": FORMAT, "version": VERSION,
+                        "session_id": record.session_id, "started_at": record.started_at,
+                        "persona_id": record.persona_id, "persona": record.persona,
+                        "rubric_id": record.rubric_id, "rubric": record.rubric, "models": record.models})
+        return journal
+
+    def append(self, event: dict[str, Any]) -> None:
+        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
+        try:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(line)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise SessionError(f"{self.path}: cannot save the turn ({exc.strerror}) — free some disk "
+                               "space or check permissions; the session is still open") from None
+
+    def snapshot(self, record: SessionRecord) -> None:
+        """Rewrite session.json atomically from the in-memory record."""
+        atomic_write_text(self.folder / RECORD, json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+
+
+def _turn(event: dict[str, Any]) -> Turn:
+    known = set(Turn.__dataclass_fields__)
+    return Turn(**{k: v for k, v in event.items() if k in known})
+
+
+def read_journal(folder: Path) -> SessionRecord:
+    """Rebuild a session from its journal, ignoring a torn (half-written) last line."""
+    path = Path(folder) / JOURNAL
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise NotFoundError(f"{folder}: not a session (no {JOURNAL})") from None
+    events = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            if number == len(lines):
+                break  # torn last line from a crash mid-write: everything before it is intact
+            raise SessionError(f"{path}:{number}:1: damaged journal line — the session cannot be read "
+                               "past this point") from None
+    if not events or events[0].get("type") != "header":
+        raise SessionError(f"{path}:1:1: the journal has no header — not a roleplay session")
+    head = events[0]
+    if head.get("version", 1) > VERSION:
+        raise SessionError(f"{path}:1:1: session format version {head.get('version')} is newer than this "
+                           f"roleplay reads ({VERSION}) — upgrade roleplay")
+    record = SessionRecord(session_id=head["session_id"], started_at=head["started_at"],
+                           persona_id=head["persona_id"], persona=head["persona"],
+                           rubric_id=head["rubric_id"], rubric=head["rubric"], models=head.get("models", {}),
+                           folder=Path(folder))
+    for event in events[1:]:
+        kind = event.get("type")
+        if kind == "turn":
+            record.turns.append(_turn(event))
+        elif kind == "retract":
+            record.turns = [t for t in record.turns if t.index != event.get("index")]
+        elif kind == "end":
+            record.outcome = event.get("outcome")
+            record.end_reason = event.get("reason")
+            record.ended_at = event.get("at")
+        elif kind == "evaluation":
+            record.evaluations.append(event.get("evaluation", {}))
+    return record
+
+
+def load_session(workspace: Path, session: str) -> SessionRecord:
+    """A session by id, id prefix, folder path, or ``last``."""
+    candidate = Path(session)
+    if (candidate / JOURNAL).is_file():
+        return read_journal(candidate)
+    folders = list_session_folders(workspace)
+    if session == "last" and folders:
+        return read_journal(folders[0])
+    matches = [f for f in folders if f.name == session] or [f for f in folders if f.name.startswith(session)]
+    if len(matches) == 1:
+        return read_journal(matches[0])
+    if len(matches) > 1:
+        raise NotFoundError(f"'{session}' matches {len(matches)} sessions — give more of the id")
+    raise NotFoundError(f"no session '{session}' in {sessions_dir(workspace)} — `roleplay sessions` lists them")
+
+
+def list_session_folders(workspace: Path) -> list[Path]:
+    """Session folders, newest first."""
+    folder = sessions_dir(workspace)
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.iterdir() if (p / JOURNAL).is_file()), key=lambda p: p.name, reverse=True)
+
+
+def iter_sessions(workspace: Path) -> Iterator[SessionRecord]:
+    for folder in list_session_folders(workspace):
+        try:
+            yield read_journal(folder)
+        except (SessionError, NotFoundError, KeyError, TypeError):
+            continue
