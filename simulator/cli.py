@@ -69,6 +69,88 @@ def cmd_personas(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace, workspace: Path | None = None):
+    from .config import load_settings
+
+    return load_settings(workspace if workspace is not None else _workspace(args),
+                         model=getattr(args, "model", None), evaluator_model=getattr(args, "evaluator_model", None))
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    files = ", ".join(str(f) for f in settings.files) or "none"
+    print(f"config files: {files}")
+    for role in ("persona", "evaluator"):
+        s = settings.role(role)
+        print(f"[{role}]")
+        for key in ("model", "temperature", "max_tokens", "timeout", "api_base", "api_key_env"):
+            value = getattr(s, key)
+            print(f"  {key:<12} {value if value is not None else '-':<32} ({s.sources.get(key, 'default')})")
+        print(f"  {'api key':<12} {s.masked_key()}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from . import modelcheck
+
+    action = args.action or "list"
+    if action == "list":
+        print("\n".join(modelcheck.listing(_settings(args))))
+        return 0
+    if action == "check":
+        settings = _settings(args)
+        roles = [args.target] if args.target else ["persona", "evaluator"]
+        if any(r not in ("persona", "evaluator") for r in roles):
+            print("roleplay: models check takes a role: persona or evaluator", file=sys.stderr)
+            return 2
+        results = modelcheck.check(settings, roles)
+        for result in results:
+            print(result.line())
+        return 0 if all(r.ok for r in results) else 1
+    if action == "add":
+        if not args.target:
+            print("roleplay: models add needs the path of a .gguf file", file=sys.stderr)
+            return 2
+        print(modelcheck.add(Path(args.target), args.name))
+        return 0
+    if action == "pull":
+        if not args.target:
+            print("roleplay: models pull needs a model name (`roleplay models` lists them)", file=sys.stderr)
+            return 2
+        print(modelcheck.pull(args.target))
+        return 0
+    print(f"roleplay: unknown models action '{action}' — use list, check, add or pull", file=sys.stderr)
+    return 2
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import headless
+
+    return headless.run(args, _workspace(args))
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from .sessions import iter_sessions
+
+    rows = list(iter_sessions(_workspace(args)))
+    if args.json:
+        print(json.dumps([{"session_id": r.session_id, "persona_id": r.persona_id, "started_at": r.started_at,
+                           "outcome": r.outcome, "turns": len(r.turns), "folder": str(r.folder)} for r in rows],
+                         indent=2))
+        return 0
+    for r in rows:
+        print(f"{r.session_id}  {r.persona_id:<32} {r.outcome or 'open':<16} {len(r.turns)} turns")
+    if not rows:
+        print("no sessions yet", file=sys.stderr)
+    return 0
+
+
+def cmd_app(args: argparse.Namespace) -> int:
+    from .tui.app import run_app
+
+    return run_app(_workspace(args), model=args.model, evaluator_model=args.evaluator_model)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roleplay",
@@ -78,7 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"roleplay {__version__}")
     parser.add_argument("--workspace", metavar="DIR",
                         help="folder holding personas/, rubrics/ and sessions/ (env ROLEPLAY_WORKSPACE)")
+    parser.add_argument("--model", metavar="M", help="persona model, any litellm name (env ROLEPLAY_MODEL)")
+    parser.add_argument("--evaluator-model", metavar="M",
+                        help="evaluator model (env ROLEPLAY_EVALUATOR_MODEL)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # the same options are accepted after the command too (`roleplay run ... --model M`)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--workspace", metavar="DIR", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--model", metavar="M", default=argparse.SUPPRESS, help="persona model (litellm name)")
+    common.add_argument("--evaluator-model", metavar="M", default=argparse.SUPPRESS, help="evaluator model")
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kwargs):
+        return _add(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     p = sub.add_parser("validate", help="check persona and rubric files; print path:line:col errors")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the workspace's)")
@@ -87,6 +183,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("personas", help="list the personas of the workspace")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_personas)
+
+    p = sub.add_parser("config", help="print the effective model settings and where each came from")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("models", help="list models; check, add or pull one",
+                       description="models [list] | models check [ROLE] | models add PATH.gguf [--name N] | "
+                                   "models pull NAME")
+    p.add_argument("action", nargs="?", choices=["list", "check", "add", "pull"], help="what to do (default list)")
+    p.add_argument("target", nargs="?", help="role for check, file for add, name for pull")
+    p.add_argument("--name", help="name for models add (default: the file name)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("run", help="play a session without the TUI, from a script of learner messages")
+    p.add_argument("--persona", required=True, metavar="ID", help="persona id (`roleplay personas`)")
+    p.add_argument("--script", required=True, metavar="FILE",
+                   help="learner messages, one paragraph each (blank-line separated); - for stdin")
+    p.add_argument("--json", action="store_true", help="print the session record as JSON")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("sessions", help="list saved sessions, newest first")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_sessions)
     return parser
 
 
@@ -94,10 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return 0
-        return args.func(args)
+        return (args.func if getattr(args, "func", None) else cmd_app)(args)
     except RoleplayError as exc:
         print(f"roleplay: {exc}", file=sys.stderr)
         return 1

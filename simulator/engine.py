@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .config import BUILTIN_MODEL
 from .errors import ModelError, SessionError
 from .gateway import ModelClient, RetryNotice
 from .persona import Persona
@@ -39,6 +40,8 @@ from .sessions import Journal, SessionRecord, Turn, new_session_id, now_iso
 
 END_TOKEN = "[END]"
 MAX_REPLY_ATTEMPTS = 3
+REPLY_MAX_TOKENS = 120  # customers speak in 1-3 sentences
+REPLY_MAX_SENTENCES = 4
 HISTORY_TURNS = 16  # messages of history sent to the model
 
 FALLBACK_LINES = {
@@ -249,19 +252,21 @@ class Conversation:
     """One practice session between a learner and a persona, journaled turn by turn."""
 
     def __init__(self, persona: Persona, rubric: Rubric, model: ModelClient, record: SessionRecord,
-                 journal: Journal | None, *, director: ModelClient | None = None, use_director: bool = True,
+                 journal: Journal | None, *, director: ModelClient | None = None, use_director: bool | None = None,
                  clock: Callable[[], float] = time.monotonic):
         self.persona = persona
         self.rubric = rubric
         self.model = model
         self.director = director or model
-        self.use_director = use_director
+        # the built-in 135M model cannot write the director's JSON: rules alone decide there
+        self.use_director = (self.director.model != BUILTIN_MODEL) if use_director is None else use_director
         self.record = record
         self.journal = journal
         self.clock = clock
         last_state = next((t.state for t in reversed(record.turns) if t.state), None)
-        self.state = ConversationState(**last_state) if last_state else ConversationState(
-            frustration=persona.frustration.start)
+        fields = set(ConversationState.__dataclass_fields__)
+        self.state = (ConversationState(**{k: v for k, v in last_state.items() if k in fields}) if last_state
+                      else ConversationState(frustration=persona.frustration.start))
         self.state.outcome = record.outcome
         self._last_customer_at = clock()
 
@@ -483,7 +488,7 @@ class Conversation:
                     on_reset(f"{notice.reason}; retrying ({notice.attempt + 1}/{notice.max_attempts}) "
                              f"in {notice.wait_s:.0f}s")
 
-            stream = self.model.stream(messages, on_retry=reset)
+            stream = self.model.stream(messages, on_retry=reset, max_tokens=REPLY_MAX_TOKENS)
             async for chunk in stream:
                 parts.append(chunk)
                 if on_chunk:
@@ -519,10 +524,16 @@ class Conversation:
 
 
 def clean_reply(text: str, name: str) -> str:
-    """Strip the end marker, a leading speaker label and stray quotes from a reply."""
+    """Strip the end marker, a leading speaker label and stray quotes from a reply, and
+    cut a rambling reply (small models loop) to its first few sentences."""
     text = text.replace(END_TOKEN, "").strip()
+    sentences = re.findall(r"[^.!?]+[.!?]+[\"')\]]*|[^.!?]+$", text)
+    if len(sentences) > REPLY_MAX_SENTENCES:
+        text = "".join(sentences[:REPLY_MAX_SENTENCES]).strip()
     text = re.sub(rf"^\s*({re.escape(name)}|{re.escape(name.split()[0])}|customer)\s*:\s*", "", text,
                   flags=re.IGNORECASE)
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1].strip()
+    if text.count('"') % 2 == 1 and text[:1] == '"' or text[-1:] == '"' and text.count('"') % 2 == 1:
+        text = text.strip('"').strip()  # an unmatched quote at either end
     return text

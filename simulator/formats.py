@@ -140,11 +140,16 @@ def translate(error: dict[str, Any], model: type[BaseModel], doc: Document) -> P
         return doc.problem(loc, f"{name} must be text, found {_describe_type(value)} — write it as a "
                                 "quoted string")
     if kind in {"int_type", "int_parsing", "int_from_float"}:
-        return doc.problem(loc, f"{name} must be a whole number, found {_describe_type(value)}")
+        extra = f" ({_field_help(model, loc)})" if _field_help(model, loc) else ""
+        return doc.problem(loc, f"{name} must be a whole number, found {_describe_type(value)} — write "
+                                f"digits, like 3{extra}")
     if kind in {"float_type", "float_parsing"}:
-        return doc.problem(loc, f"{name} must be a number, found {_describe_type(value)}")
+        extra = f" ({_field_help(model, loc)})" if _field_help(model, loc) else ""
+        return doc.problem(loc, f"{name} must be a number, found {_describe_type(value)} — write digits, "
+                                f"like 3 or 3.5{extra}")
     if kind in {"bool_type", "bool_parsing"}:
-        return doc.problem(loc, f"{name} must be true or false, found {_describe_type(value)}")
+        return doc.problem(loc, f"{name} must be true or false, found {_describe_type(value)} — write "
+                                "true or false")
     if kind in {"list_type", "tuple_type"}:
         return doc.problem(loc, f"{name} must be a list, found {_describe_type(value)} — write "
                                 "`[a, b]` or one `- item` per line")
@@ -153,7 +158,9 @@ def translate(error: dict[str, Any], model: type[BaseModel], doc: Document) -> P
                                 f"it), found {_describe_type(value)}")
     if kind == "too_short":
         least = ctx.get("min_length", 1)
-        return doc.problem(loc, f"{name} needs at least {least} item{'s' if least != 1 else ''}")
+        extra = f" ({_field_help(model, loc)})" if _field_help(model, loc) else ""
+        return doc.problem(loc, f"{name} needs at least {least} item{'s' if least != 1 else ''} — add "
+                                f"{'one' if least == 1 else least}{extra}")
     if kind == "too_long":
         return doc.problem(loc, f"{name} has too many items — at most {ctx.get('max_length')}")
     if kind == "string_too_short":
@@ -166,12 +173,26 @@ def translate(error: dict[str, Any], model: type[BaseModel], doc: Document) -> P
     return doc.problem(loc, f"{name}: {error['msg']}")
 
 
+def _explained_by_typo(error: dict[str, Any], errors: list[dict[str, Any]], model: type[BaseModel]) -> bool:
+    """A missing key whose misspelling sits beside it: the unknown-key error already says
+    "did you mean", so a second error (pointing elsewhere, often first) would only confuse."""
+    if error["type"] != "missing":
+        return False
+    parent, wanted = tuple(error["loc"][:-1]), error["loc"][-1]
+    fields = _model_at(model, parent)
+    allowed = [k for k, f in fields.model_fields.items() if not f.exclude] if fields else []
+    return any(e["type"] == "extra_forbidden" and tuple(e["loc"][:-1]) == parent
+               and difflib.get_close_matches(str(e["loc"][-1]), allowed, n=1, cutoff=0.6) == [wanted]
+               for e in errors)
+
+
 def validate(doc: Document, model: type[M]) -> M:
     """Validate a read document; raise :class:`FileFormatError` listing every problem."""
     try:
         return model.model_validate(doc.data)
     except ValidationError as exc:
-        problems = [translate(e, model, doc) for e in exc.errors(include_url=False)]
+        errors = exc.errors(include_url=False)
+        problems = [translate(e, model, doc) for e in errors if not _explained_by_typo(e, errors, model)]
         problems.sort(key=lambda p: (p.line, p.col))
         raise FileFormatError(problems) from None
 

@@ -179,10 +179,11 @@ def _threads() -> int:
 
 
 def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
-         stream: bool, stop: list[str] | None = None) -> Any:
+         stream: bool, stop: list[str] | None = None, repeat_penalty: float = 1.1) -> Any:
     """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks)."""
     llm, lock = load(name)
-    kwargs = dict(messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop or None)
+    kwargs = dict(messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
+                  repeat_penalty=repeat_penalty)
     if not stream:
         with lock:
             return llm.create_chat_completion(**kwargs)

