@@ -1,0 +1,57 @@
+"""The real built-in model (SmolLM2-135M via llama-cpp-python), through litellm.
+
+These run in CI (the README's install line installs the [local] extra)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import requires_builtin_model
+from simulator.config import BUILTIN_MODEL, load_settings
+from simulator.gateway import Gateway, litellm
+
+pytestmark = requires_builtin_model
+
+
+async def test_streamed_reply_through_the_gateway(workspace):
+    settings = load_settings(workspace).persona
+    assert settings.model == BUILTIN_MODEL
+    stream = Gateway(settings).stream([{"role": "system", "content": "You are a customer. Be brief."},
+                                       {"role": "user", "content": "Hello, what can I do for you?"}],
+                                      max_tokens=24)
+    chunks = [chunk async for chunk in stream]
+    assert len(chunks) >= 2, "the reply should arrive in several chunks"
+    assert "".join(chunks).strip()
+    record = stream.record
+    assert record.model == BUILTIN_MODEL and record.error is None
+    assert record.first_token_s is not None and record.first_token_s <= record.latency_s
+    assert record.tokens_out and record.tokens_out >= 2 and record.tokens_in and record.tokens_in > 5
+
+
+async def test_litellm_itself_streams_the_local_provider():
+    module = litellm()
+    response = await module.acompletion(model=BUILTIN_MODEL, messages=[{"role": "user", "content": "Say hi."}],
+                                        stream=True, max_tokens=12, num_retries=0)
+    text = ""
+    async for chunk in response:
+        text += chunk.choices[0].delta.content or ""
+    assert text.strip()
+
+
+def test_headless_session_end_to_end(workspace, tmp_path):
+    script = tmp_path / "script.txt"
+    script.write_text("Hi Dana, I'm sorry about the surprise on your bill.\n\nCan you tell me what changed?\n")
+    out = subprocess.run([sys.executable, "-m", "simulator", "run", "--persona", "overcharged-loyal-customer",
+                          "--script", str(script), "--json"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert "built-in model" in out.stderr  # the user is told what is running
+    record = json.loads(out.stdout)
+    speakers = [t["speaker"] for t in record["turns"]]
+    assert speakers[:2] == ["customer", "learner"] and speakers.count("learner") >= 1
+    assert all(t["text"].strip() for t in record["turns"])
+    assert record["outcome"] in ("ended_by_learner", "resolved", "gave_up", "turn_limit")
+    assert record["models"]["persona"] == BUILTIN_MODEL
+    folders = list((workspace / "sessions").iterdir())
+    assert len(folders) == 1 and (folders[0] / "journal.jsonl").is_file() and (folders[0] / "session.json").is_file()

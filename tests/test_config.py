@@ -1,0 +1,87 @@
+"""Model selection precedence and config file errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from simulator.config import BUILTIN_MODEL, load_settings
+from simulator.errors import FileFormatError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def user_config(tmp_path: Path) -> Path:
+    return tmp_path / "config" / "config.yaml"
+
+
+def test_default_is_builtin(workspace):
+    s = load_settings(workspace)
+    assert s.persona.model == BUILTIN_MODEL and s.evaluator.model == BUILTIN_MODEL
+    assert s.evaluator.temperature == 0.0  # the judge runs at temperature 0
+
+
+def test_precedence_flag_env_workspace_user(workspace, tmp_path, monkeypatch):
+    write(user_config(tmp_path), "persona:\n  model: user/model\n  temperature: 0.3\nevaluator:\n  model: user/judge\n")
+    s = load_settings(workspace)
+    assert s.persona.model == "user/model" and s.persona.temperature == 0.3
+    assert "config.yaml:2" in s.persona.sources["model"]
+
+    write(workspace / "roleplay.yaml", "persona:\n  model: workspace/model\n")
+    s = load_settings(workspace)
+    assert s.persona.model == "workspace/model" and s.persona.temperature == 0.3  # per key
+    assert s.evaluator.model == "user/judge"
+
+    monkeypatch.setenv("ROLEPLAY_MODEL", "env/model")
+    monkeypatch.setenv("ROLEPLAY_EVALUATOR_MODEL", "env/judge")
+    s = load_settings(workspace)
+    assert (s.persona.model, s.evaluator.model) == ("env/model", "env/judge")
+    assert s.persona.sources["model"] == "environment ROLEPLAY_MODEL"
+
+    s = load_settings(workspace, model="flag/model", evaluator_model="flag/judge")
+    assert (s.persona.model, s.evaluator.model) == ("flag/model", "flag/judge")
+    assert s.persona.sources["model"] == "--model"
+
+
+@pytest.mark.parametrize("text,line,col,needle", [
+    ("persona:\n  modle: x\n", 2, 3, "did you mean 'model'"),
+    ("persona:\n  temperature: 5\n", 2, 16, "at most 2"),
+    ("persona:\n  api_key_env: sk-abcdefghijklmnop1234\n", 2, 16, "NAME of an environment variable"),
+    ("persona: [a, b]\n", 1, 10, "must be a mapping"),
+    ("persona:\n\tmodel: x\n", 2, 1, "tab"),
+    ("version: 3\n", 1, 10, "upgrade roleplay"),
+])
+def test_config_errors_name_the_place(workspace, tmp_path, text, line, col, needle):
+    path = write(user_config(tmp_path), text)
+    with pytest.raises(FileFormatError) as err:
+        load_settings(workspace)
+    problem = err.value.problems[0]
+    assert (problem.line, problem.col) == (line, col), str(problem)
+    assert needle in problem.message
+    assert problem.path == path
+
+
+def test_config_command_masks_the_key(workspace, tmp_path, monkeypatch):
+    write(workspace / "roleplay.yaml", "persona:\n  model: openai/gpt-4o-mini\n  api_key_env: MY_TEST_KEY\n")
+    secret = "sk-live-1234567890abcdefSECRET"
+    monkeypatch.setenv("MY_TEST_KEY", secret)
+    out = subprocess.run([sys.executable, "-m", "simulator", "config"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "openai/gpt-4o-mini" in out.stdout and "roleplay.yaml:2" in out.stdout
+    assert secret not in out.stdout and "SECRET" not in out.stdout
+    assert "$MY_TEST_KEY = sk-" in out.stdout
+
+
+def test_broken_config_is_one_line_error(workspace):
+    write(workspace / "roleplay.yaml", "persona:\n  modle: x\n")
+    out = subprocess.run([sys.executable, "-m", "simulator", "config"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.strip().count("\n") == 0 and "roleplay.yaml:2:3" in out.stderr
