@@ -171,6 +171,9 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         return "stream_broken", True
     name = type(exc).__name__
     status = _status(exc)
+    text = str(exc).lower()
+    if name == "MidStreamFallbackError":  # litellm: a stream dropped, stalled or garbled halfway
+        return "stream_broken", True
     if name == "ContextWindowExceededError":
         return "context_window", False
     if name in ("Timeout", "APITimeoutError"):
@@ -183,19 +186,22 @@ def classify(exc: BaseException) -> tuple[str, bool]:
         return "not_found", False
     if name in ("BadRequestError", "UnprocessableEntityError", "ContentPolicyViolationError",
                 "UnsupportedParamsError", "LiteLLMUnknownProvider") or status in (400, 422):
-        text = str(exc).lower()
         if "context length" in text or "context window" in text or "maximum context" in text:
             return "context_window", False
         if "llm provider not provided" in text or "provider" in text and "not" in text and status is None:
             return "not_found", False
         return "bad_request", False
     if name == "APIConnectionError":
-        text = str(exc).lower()
         if "json" in text or "decode" in text or "expecting value" in text:
             return "bad_response", True
         return "unreachable", True
     if name in ("InternalServerError", "ServiceUnavailableError", "BadGatewayError") or (
             status is not None and status >= 500):
+        # litellm reports refused connections and unreadable bodies as 500s
+        if "connection error" in text or "connection refused" in text or "name or service" in text:
+            return "unreachable", True
+        if "expecting value" in text or "json" in text and "decode" in text:
+            return "bad_response", True
         return "server", True
     if name in ("APIError", "APIResponseValidationError", "JSONDecodeError", "ValueError"):
         return "bad_response", True
@@ -292,7 +298,8 @@ class Gateway:
             model=s.model, messages=messages, stream=stream, num_retries=0,
             temperature=s.temperature if temperature is None else temperature,
             max_tokens=max_tokens or s.max_tokens,
-            timeout=httpx.Timeout(s.timeout, connect=min(self.connect_timeout, s.timeout)),
+            # httpx reads a little longer than our own silence timer, so a stall is reported as a timeout
+            timeout=httpx.Timeout(s.timeout + 5.0, connect=min(self.connect_timeout, s.timeout)),
         )
         if stream:
             kwargs["stream_options"] = {"include_usage": True}
@@ -303,14 +310,14 @@ class Gateway:
         return kwargs
 
     def _wait(self, retry_state: Any) -> float:
-        from tenacity import wait_exponential_jitter
+        from tenacity import wait_random_exponential
 
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         asked = retry_after(exc) if exc is not None else None
         if asked is not None:
             return min(asked, MAX_RETRY_AFTER)
-        return wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max,
-                                       jitter=self.backoff_initial)(retry_state)
+        # exponential backoff with full jitter: random in [0, min(max, initial * 2^n)]
+        return wait_random_exponential(multiplier=self.backoff_initial, max=self.backoff_max)(retry_state)
 
     def _retrying(self, notify: Callable[[RetryNotice], None]) -> Any:
         from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -343,6 +350,10 @@ class Gateway:
         if self.on_record:
             self.on_record(record)
 
+    def _deadline(self) -> float:
+        """Seconds until the first byte (or, non-streamed, the whole reply) must arrive."""
+        return self.settings.timeout + min(self.connect_timeout, self.settings.timeout)
+
     def _new_record(self) -> CallRecord:
         return CallRecord(role=self.settings.role, model=self.settings.model,
                           started_at=datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
@@ -370,8 +381,7 @@ class Gateway:
             record.attempts = attempts
             llm = await asyncio.to_thread(litellm)
             kwargs = self._kwargs(messages, stream=True, max_tokens=max_tokens, temperature=temperature)
-            response = await asyncio.wait_for(llm.acompletion(**kwargs),
-                                              timeout=self.settings.timeout + self.connect_timeout)
+            response = await asyncio.wait_for(llm.acompletion(**kwargs), timeout=self._deadline())
             iterator = response.__aiter__()
             finished = False
             while True:
@@ -441,13 +451,16 @@ class Gateway:
             record.attempts = attempts
             llm = await asyncio.to_thread(litellm)
             kwargs = self._kwargs(messages, stream=False, max_tokens=max_tokens, temperature=temperature)
-            if json_schema is not None and not self.settings.is_local:
-                with suppress(Exception):
-                    if llm.supports_response_schema(model=self.settings.model):
-                        kwargs["response_format"] = {"type": "json_schema",
-                                                     "json_schema": {"name": "result", "schema": json_schema}}
-            response = await asyncio.wait_for(llm.acompletion(**kwargs),
-                                              timeout=self.settings.timeout + self.connect_timeout)
+            if json_schema is not None:
+                supported = self.settings.is_local  # local models: grammar-constrained JSON
+                if not supported:
+                    with suppress(Exception):
+                        supported = bool(llm.supports_response_schema(model=self.settings.model))
+                if supported:
+                    kwargs["response_format"] = {"type": "json_schema",
+                                                 "json_schema": {"name": "result", "schema": json_schema}}
+            # a non-streamed reply is silent until it is complete: the whole call gets `timeout`
+            response = await asyncio.wait_for(llm.acompletion(**kwargs), timeout=self._deadline())
             choices = getattr(response, "choices", None)
             if not choices:
                 raise StreamBroken("the reply had no choices")

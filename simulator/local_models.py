@@ -179,11 +179,14 @@ def _threads() -> int:
 
 
 def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
-         stream: bool, stop: list[str] | None = None, repeat_penalty: float = 1.1) -> Any:
+         stream: bool, stop: list[str] | None = None, repeat_penalty: float = 1.1,
+         response_format: dict[str, Any] | None = None) -> Any:
     """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks)."""
     llm, lock = load(name)
     kwargs = dict(messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
                   repeat_penalty=repeat_penalty)
+    if response_format:
+        kwargs["response_format"] = response_format
     if not stream:
         with lock:
             return llm.create_chat_completion(**kwargs)

@@ -19,9 +19,24 @@ def _name(model: str) -> str:
     return model.split("/", 1)[1] if model.startswith("local/") else model
 
 
+def _response_format(optional_params: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI-style ``response_format`` -> llama.cpp's grammar-constrained JSON output, so
+    even the 135M model always writes JSON that parses and matches the schema."""
+    fmt = optional_params.get("response_format")
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema":
+        schema = (fmt.get("json_schema") or {}).get("schema")
+        return {"type": "json_object", **({"schema": schema} if schema else {})}
+    if fmt.get("type") == "json_object":
+        return {"type": "json_object", **({"schema": fmt["schema"]} if fmt.get("schema") else {})}
+    return None
+
+
 def _params(optional_params: dict[str, Any]) -> dict[str, Any]:
     stop = optional_params.get("stop")
     return {
+        "response_format": _response_format(optional_params),
         "temperature": float(optional_params.get("temperature", 0.7)),
         "max_tokens": int(optional_params.get("max_tokens") or optional_params.get("max_completion_tokens") or 256),
         "stop": [stop] if isinstance(stop, str) else stop,
