@@ -145,6 +145,12 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import grading
+
+    return grading.run_cli(args, _workspace(args))
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     from .tui.app import run_app
 
@@ -201,6 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="learner messages, one paragraph each (blank-line separated); - for stdin")
     p.add_argument("--json", action="store_true", help="print the session record as JSON")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("evaluate", help="grade (or re-grade) a session; --pending grades every waiting one")
+    p.add_argument("session", nargs="?", help="session id (or a unique prefix, a folder, or 'last')")
+    p.add_argument("--pending", action="store_true", help="grade every ended session waiting for grading")
+    p.add_argument("--rubric", metavar="ID", help="grade against this rubric instead of the session's own")
+    p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("sessions", help="list saved sessions, newest first")
     p.add_argument("--json", action="store_true", help="print JSON")

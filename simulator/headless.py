@@ -75,9 +75,23 @@ def run(args: argparse.Namespace, workspace: Path) -> int:
         print(f"\nroleplay: {exc}", file=sys.stderr)
         print(f"roleplay: the session so far is saved in {conversation.record.folder}", file=sys.stderr)
         return 1
-    if args.json:
-        print(json.dumps(conversation.record.to_dict(), ensure_ascii=False, indent=2))
-    else:
+    if not quiet:
         print(f"\n[{conversation.record.outcome}: {conversation.record.end_reason}] "
               f"saved in {conversation.record.folder}")
+    from .evaluator import evaluate
+
+    if settings.evaluator.is_builtin and not quiet:
+        print("grading with the built-in model (unreliable)…", file=sys.stderr)
+    outcome = asyncio.run(evaluate(conversation.record, rubric, Gateway(settings.evaluator)))
+    if args.json:
+        data = conversation.record.to_dict()
+        data["measured"] = outcome.measured
+        data["evaluation"] = outcome.evaluation
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    elif outcome.evaluation:
+        overall = outcome.evaluation["overall"]
+        print(f"[{'PASS' if overall['passed'] else 'NOT YET'} {overall['score']:.2f}/{rubric.scale[1]}] "
+              f"report: {outcome.report_path}")
+    else:
+        print(f"[evaluation pending: {outcome.pending_reason}] measured figures: {outcome.report_path}")
     return 0

@@ -90,7 +90,8 @@ def rubric_problems(rubric: Rubric, doc) -> list[Problem]:
                                             f"{', '.join(map(str, missing))} — describe every score "
                                             f"from {low} to {high}", key=True))
             if extra:
-                problems.append(doc.problem(loc + (extra[0],), f"criteria[{i}].levels: score {', '.join(map(str, extra))} "
+                problems.append(doc.problem(loc + (extra[0],), f"criteria[{i}].levels: score "
+                                            f"{', '.join(map(str, extra))} "
                                             f"is outside the scale [{low}, {high}] — remove it", key=True))
         for score, text in criterion.levels.items():
             if PLACEHOLDER.match(text or ""):

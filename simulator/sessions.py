@@ -77,7 +77,13 @@ class SessionRecord:
     outcome: str | None = None
     end_reason: str | None = None
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    pending_reason: str | None = None  # why the judged evaluation is waiting, if it is
     folder: Path | None = None
+
+    @property
+    def evaluation_pending(self) -> bool:
+        """Ended, and no judged evaluation yet."""
+        return self.ended and not self.evaluations
 
     @property
     def ended(self) -> bool:
@@ -91,6 +97,7 @@ class SessionRecord:
             "persona_id": self.persona_id, "rubric_id": self.rubric_id, "models": self.models,
             "persona": self.persona, "rubric": self.rubric,
             "turns": [t.to_dict() for t in self.turns], "evaluations": self.evaluations,
+            "evaluation_pending": self.evaluation_pending, "pending_reason": self.pending_reason,
         }
 
 
@@ -189,6 +196,9 @@ def read_journal(folder: Path) -> SessionRecord:
             record.ended_at = event.get("at")
         elif kind == "evaluation":
             record.evaluations.append(event.get("evaluation", {}))
+            record.pending_reason = None
+        elif kind == "evaluation_pending":
+            record.pending_reason = event.get("reason")
     return record
 
 

@@ -230,6 +230,14 @@ def read_yaml(path: Path, *, what: str = "file") -> Document:
         line = text.count("\n", 0, offset) + 1
         col = offset - (text.rfind("\n", 0, offset) + 1) + 1
         raise fail("binary data (a NUL byte) — the file must be plain UTF-8 text", line, col)
+    # YAML also breaks lines at these; most editors do not, so every later line:col would be off
+    odd = re.search("\r(?!\n)|[\x85\u2028\u2029]", text)
+    if odd:
+        offset = odd.start()
+        line = text.count("\n", 0, offset) + 1
+        col = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        raise fail(f"unusual line break character (U+{ord(odd.group()):04X}) — replace it with a normal "
+                   "line break or a space", line, col)
     if not text.strip() or not re.sub(r"(?m)^\s*#.*$", "", text).strip():
         raise fail(f"the file is empty — a {what} needs its keys; copy a bundled example to start from")
 

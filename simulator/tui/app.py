@@ -21,6 +21,7 @@ from textual.binding import Binding
 
 from .commands import RoleplayCommands
 from .home import HomeScreen
+from .widgets import STYLES
 
 if TYPE_CHECKING:
     from ..config import RoleSettings, Settings
@@ -77,7 +78,7 @@ class RoleplayApp(App[int]):
     """Practise customer-service conversations with LLM-played customers."""
 
     TITLE = "roleplay"
-    CSS_PATH = "app.tcss"
+    CSS_PATH = STYLES / "app.tcss"
     COMMANDS = App.COMMANDS | {RoleplayCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
@@ -102,6 +103,7 @@ class RoleplayApp(App[int]):
         self.settings_error: str | None = None
         self.library: "Library | None" = None
         self.warm_up_started = False
+        self.library_stale = False  # a session was saved since the library screen last loaded
 
     # -- start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -148,12 +150,14 @@ class RoleplayApp(App[int]):
 
             rubric = self.library.rubric_for(persona)
             model = self.model_factory(self.settings.persona)
-            return Conversation.start(persona, rubric, model, workspace=self.workspace,
-                                      models={"persona": model.model, "evaluator": self.settings.evaluator.model},
-                                      clock=self.clock)
+            conversation = Conversation.start(
+                persona, rubric, model, workspace=self.workspace,
+                models={"persona": model.model, "evaluator": self.settings.evaluator.model}, clock=self.clock)
         except RoleplayError as exc:
             self.notify(str(exc), title="Cannot start", severity="error", timeout=12)
             return None
+        self.library_stale = True
+        return conversation
 
     def action_open_history(self) -> None:
         from .history import HistoryScreen

@@ -15,6 +15,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Markdown, Static
 
+from .widgets import STYLES
+
 if TYPE_CHECKING:
     from ..persona import Persona
     from .app import RoleplayApp
@@ -35,7 +37,7 @@ def brief_widgets(persona: "Persona") -> ComposeResult:
 class BriefScreen(Screen):
     """The brief before a session: Enter starts, Escape goes back."""
 
-    CSS_PATH = "brief.tcss"
+    CSS_PATH = STYLES / "brief.tcss"
     BINDINGS = [
         Binding("enter", "start", "Start", id="brief.start"),
         Binding("escape", "back", "Back", id="brief.back"),
@@ -75,7 +77,7 @@ class BriefScreen(Screen):
 class BriefModal(ModalScreen[None]):
     """The brief again, over the chat."""
 
-    CSS_PATH = "brief.tcss"
+    CSS_PATH = STYLES / "brief.tcss"
     BINDINGS = [
         Binding("escape,f3,enter", "close", "Close", id="brief.close"),
     ]

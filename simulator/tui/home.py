@@ -15,7 +15,7 @@ from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Select, Static
 
-from .widgets import outcome_label
+from .widgets import STYLES, PersonaTable, fit, problem_text, short_outcome
 
 if TYPE_CHECKING:
     from ..library import Library
@@ -23,15 +23,18 @@ if TYPE_CHECKING:
 
 DIFFICULTY_CYCLE: tuple[str | None, ...] = (None, "easy", "medium", "hard")
 BROKEN_PREFIX = "broken:"
+# label, key, width: 68 characters of cells + 10 of cell padding + a scrollbar fit in 80 columns
+COLUMNS = (("Name", "name", 15), ("Title", "title", 21), ("Level", "level", 6), ("Skills", "skills", 16),
+           ("Last", "last", 10))
+WIDTH = {key: width for _, key, width in COLUMNS}
 
 
 class HomeScreen(Screen):
     """The persona picker."""
 
-    CSS_PATH = "home.tcss"
+    CSS_PATH = STYLES / "home.tcss"
     AUTO_FOCUS = "#personas"
     BINDINGS = [
-        Binding("enter", "open_brief", "Brief", id="home.open", show=True),
         Binding("d", "cycle_difficulty", "Difficulty", id="home.difficulty"),
         Binding("s", "focus_skill", "Skill", id="home.skill"),
         Binding("h", "app.open_history", "History", id="home.history"),
@@ -62,7 +65,7 @@ class HomeScreen(Screen):
         with Horizontal(id="filterbar"):
             yield Static("", id="filters")
             yield Select[str]([], prompt="all skills", id="skill", allow_blank=True, compact=True)
-        table: DataTable[str] = DataTable(id="personas", cursor_type="row", zebra_stripes=True)
+        table = PersonaTable(id="personas", cursor_type="row", zebra_stripes=True)
         table.loading = True
         yield table
         yield Static("", id="detail", markup=False)
@@ -70,11 +73,8 @@ class HomeScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one("#personas", DataTable)
-        table.add_column("Name", key="name", width=16)
-        table.add_column("Title", key="title", width=25)
-        table.add_column("Level", key="level", width=6)
-        table.add_column("Skills", key="skills", width=12)
-        table.add_column("Last", key="last", width=9)
+        for label, key, width in COLUMNS:
+            table.add_column(label, key=key, width=width)
         self._show_filters()
         self.call_after_refresh(self.reload)
 
@@ -90,6 +90,8 @@ class HomeScreen(Screen):
         app = self.rp
         data = load_library_data(app.workspace, app.model_name, app.evaluator_model_name)
         self.app.call_from_thread(self._loaded, data)
+        # import the next screens now, off the UI thread, so the first Enter is quick
+        from . import brief, chat, end  # noqa: F401
 
     def _loaded(self, data: "LibraryData") -> None:
         self.data = data
@@ -105,8 +107,11 @@ class HomeScreen(Screen):
             select.value = self.skill
         else:
             self.skill = None
-        self.query_one("#personas", DataTable).loading = False
+        table = self.query_one("#personas", DataTable)
+        table.loading = False
         self.refresh_table()
+        if self.focused is None:
+            table.focus()
 
     # -- table -------------------------------------------------------------------------------
     def refresh_table(self) -> None:
@@ -122,16 +127,18 @@ class HomeScreen(Screen):
         shown = [p for p in personas if (self.difficulty is None or p.difficulty == self.difficulty)
                  and (self.skill is None or self.skill in p.skills)]
         for p in shown:
-            outcome = last.get(p.id, "—") if p.id in last else "—"
-            table.add_row(p.name, p.title, p.difficulty, ", ".join(p.skills),
-                          "—" if outcome == "—" else outcome_label(outcome), key=p.id)
+            last_outcome = short_outcome(last[p.id]) if p.id in last else "—"
+            table.add_row(fit(p.name, WIDTH["name"]), fit(p.title, WIDTH["title"]), p.difficulty,
+                          fit(", ".join(s.split("-")[0] for s in p.skills), WIDTH["skills"]), last_outcome,
+                          key=p.id)
         broken = [b for b in library.broken if b.kind == "persona"]
         for b in broken:
-            table.add_row(b.id, f"⚠ {b.first_error.message}", "BROKEN", "—", "—", key=BROKEN_PREFIX + b.id)
+            table.add_row(fit(b.id, WIDTH["name"]), fit(f"⚠ {b.first_error.message}", WIDTH["title"]), "BROKEN",
+                          "—", "—", key=BROKEN_PREFIX + b.id)
         for b in library.broken:
             if b.kind == "rubric":
-                table.add_row(f"rubric {b.id}", f"⚠ {b.first_error.message}", "BROKEN", "—", "—",
-                              key=BROKEN_PREFIX + "rubric:" + b.id)
+                table.add_row(fit(f"rubric {b.id}", WIDTH["name"]), fit(f"⚠ {b.first_error.message}", WIDTH["title"]),
+                              "BROKEN", "—", "—", key=BROKEN_PREFIX + "rubric:" + b.id)
         if keep is not None:
             try:
                 table.move_cursor(row=table.get_row_index(keep), animate=False)
@@ -173,7 +180,8 @@ class HomeScreen(Screen):
             broken = next((b for b in library.broken if b.id == bid and b.kind == kind), None)
             if broken:
                 more = len(broken.problems) - 1
-                detail.update(f"BROKEN {broken.kind} file: {broken.first_error}"
+                where = problem_text(broken.first_error, self.rp.workspace)
+                detail.update(f"BROKEN {broken.kind} file: {where}"
                               + (f" (+{more} more — run `roleplay validate`)" if more > 0 else ""))
             return
         persona = library.personas.get(key)
@@ -226,5 +234,6 @@ class HomeScreen(Screen):
 
     def on_screen_resume(self) -> None:
         # back from a session: refresh the "last" column
-        if self.loaded:
+        if self.loaded and self.rp.library_stale:
+            self.rp.library_stale = False
             self.reload()

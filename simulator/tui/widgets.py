@@ -10,16 +10,28 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from textual.binding import Binding
 from textual.content import Content
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
+    from ..errors import Problem
     from ..sessions import Turn
+
+STYLES = Path(__file__).resolve().parent  # the .tcss files (absolute: subclasses elsewhere still find them)
 
 OUTCOME_LABELS = {
     "resolved": "resolved",
     "gave_up": "gave up",
     "ended_by_learner": "ended by learner",
+    "turn_limit": "turn limit",
+    None: "unfinished",
+}
+
+SHORT_OUTCOMES = {
+    "resolved": "resolved",
+    "gave_up": "gave up",
+    "ended_by_learner": "ended",
     "turn_limit": "turn limit",
     None: "unfinished",
 }
@@ -34,6 +46,16 @@ OUTCOME_HEADLINES = {
 
 def outcome_label(outcome: str | None) -> str:
     return OUTCOME_LABELS.get(outcome, str(outcome).replace("_", " "))
+
+
+def short_outcome(outcome: str | None) -> str:
+    return SHORT_OUTCOMES.get(outcome, str(outcome).replace("_", " "))
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` characters, with an ellipsis when cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:max(0, width - 1)].rstrip() + "…"
 
 
 def format_elapsed(seconds: float) -> str:
@@ -61,6 +83,15 @@ def display_folder(folder: Path | None, workspace: Path) -> str:
         return str(folder) + "/"
 
 
+def problem_text(problem: "Problem", workspace: Path) -> str:
+    """``path:line:col: message`` with the path relative to the workspace when inside it."""
+    try:
+        where = str(Path(problem.path).resolve().relative_to(Path(workspace).resolve()))
+    except (ValueError, OSError):
+        where = str(problem.path)
+    return f"{where}:{problem.line}:{problem.col}: {problem.message}"
+
+
 def learner_turns(turns: Iterable["Turn"]) -> int:
     return sum(1 for t in turns if t.speaker == "learner")
 
@@ -72,14 +103,12 @@ class Bubble(Static):
     the border colour), so it works without colour.
     """
 
-    DEFAULT_CLASSES = "bubble"
-
     def __init__(self, kind: str, label: str, text: str = "", *, placeholder: str = "") -> None:
         self.kind = kind
         self.label = label
         self.text = text
         self.placeholder = placeholder
-        super().__init__(self._content(), classes=kind, markup=False)
+        super().__init__(self._content(), classes=f"bubble {kind}", markup=False)
 
     def _content(self) -> Content:
         if not self.text and self.placeholder:
@@ -110,12 +139,22 @@ class FrustrationMeter(Static):
 
     def _content(self) -> Content:
         value = max(0, min(10, self.value))
-        level = "calm" if value <= 2 else "annoyed" if value <= 4 else "frustrated" if value <= 6 else \
-            "angry" if value <= 8 else "furious"
         style = "$success" if value <= 3 else "$warning" if value <= 6 else "$error"
         return Content.assemble("frustration ", ("█" * value, style), ("░" * (10 - value), "dim"),
-                                f" {value}/10 {level}")
+                                f" {value}/10")
 
     def set_value(self, value: int) -> None:
         self.value = value
         self.update(self._content())
+
+
+class PersonaTable(DataTable):
+    """The library table; Enter (shown in the footer) opens the highlighted persona's brief."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Brief", id="home.open")]
+
+
+class SessionTable(DataTable):
+    """The history table; Enter (shown in the footer) opens the highlighted transcript."""
+
+    BINDINGS = [Binding("enter", "select_cursor", "Transcript", id="history.open")]

@@ -1,0 +1,89 @@
+"""``roleplay evaluate``: grade one session, or every session waiting for grading.
+
+A thin layer over :mod:`simulator.evaluator`, shared by the CLI and ``roleplay run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+from .errors import RoleplayError
+from .rubric import Rubric
+
+
+def session_rubric(record, library=None, rubric_id: str | None = None) -> Rubric:
+    """The rubric to grade with: ``rubric_id`` from the library, else the session's snapshot."""
+    if rubric_id:
+        return library.rubric(rubric_id)
+    rubric = Rubric.model_validate(record.rubric)
+    rubric.id = record.rubric_id
+    return rubric
+
+
+def evaluator_settings(args: argparse.Namespace, workspace: Path):
+    from .config import load_settings
+
+    # for `evaluate`, --model names the judge
+    judge = getattr(args, "evaluator_model", None) or (getattr(args, "model", None)
+                                                       if getattr(args, "command", "") == "evaluate" else None)
+    return load_settings(workspace, evaluator_model=judge).evaluator
+
+
+def grade(record, rubric: Rubric, settings) -> "object":
+    from .evaluator import evaluate
+    from .gateway import Gateway
+
+    return asyncio.run(evaluate(record, rubric, Gateway(settings)))
+
+
+def _print_outcome(record, outcome, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"session_id": record.session_id, "evaluation": outcome.evaluation,
+                          "measured": outcome.measured, "evaluation_pending": outcome.evaluation is None,
+                          "pending_reason": outcome.pending_reason,
+                          "report": str(outcome.report_path) if outcome.report_path else None},
+                         ensure_ascii=False, indent=2))
+        return
+    if outcome.evaluation:
+        overall = outcome.evaluation["overall"]
+        print(f"{record.session_id}: {'PASS' if overall['passed'] else 'NOT YET'} "
+              f"{overall['score']:.2f} (pass mark {overall['pass_mark']:g}) — report: {outcome.report_path}")
+        if outcome.evaluation.get("note"):
+            print(f"note: {outcome.evaluation['note']}", file=sys.stderr)
+    else:
+        print(f"{record.session_id}: evaluation pending — {outcome.pending_reason}; measured figures are in "
+              f"{outcome.report_path}", file=sys.stderr)
+
+
+def run_cli(args: argparse.Namespace, workspace: Path) -> int:
+    from .library import load_library
+    from .sessions import iter_sessions, load_session
+
+    settings = evaluator_settings(args, workspace)
+    library = load_library(workspace) if args.rubric else None
+    if args.pending:
+        waiting = [r for r in iter_sessions(workspace) if r.evaluation_pending]
+        if not waiting:
+            print("no sessions are waiting for grading", file=sys.stderr)
+            return 0
+        failures = 0
+        for number, record in enumerate(reversed(waiting), 1):
+            bar = "#" * (20 * (number - 1) // len(waiting))
+            print(f"[{bar:<20}] {number - 1}/{len(waiting)} grading {record.session_id}…", file=sys.stderr)
+            outcome = grade(record, session_rubric(record, library, args.rubric), settings)
+            failures += outcome.evaluation is None
+            _print_outcome(record, outcome, args.json)
+        print(f"[{'#' * 20}] {len(waiting)}/{len(waiting)} done, {failures} still pending", file=sys.stderr)
+        return 1 if failures else 0
+    if not args.session:
+        raise RoleplayError("name a session to grade (`roleplay sessions` lists them), or use --pending")
+    record = load_session(workspace, args.session)
+    if not record.ended:
+        raise RoleplayError(f"session {record.session_id} has not ended — finish it before grading")
+    outcome = grade(record, session_rubric(record, library, args.rubric), settings)
+    _print_outcome(record, outcome, args.json)
+    return 0 if outcome.evaluation else 1

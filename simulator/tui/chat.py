@@ -1,0 +1,323 @@
+"""Chat: the learner talks to the customer.
+
+Model calls run as Textual workers (group ``model``), so the Input stays usable while
+a reply streams; every outcome of those workers (success, model error, cancel) is
+handled in one place, :meth:`ChatScreen.on_worker_state_changed`. Whatever the learner
+typed is never lost: on a failure or a cancel the engine retracts the turn and hands
+the text back (``conversation.pending_text``), and it goes back into the Input.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Input, Static
+from textual.worker import Worker, WorkerState
+
+from .widgets import STYLES, Bubble, FrustrationMeter, bubble_for_turn, format_elapsed
+
+if TYPE_CHECKING:
+    from ..engine import Conversation
+    from ..sessions import Turn
+    from .app import RoleplayApp
+
+BUILTIN_BANNER = ("Built-in model SmolLM2-135M: fast but weak at staying in character; set ROLEPLAY_MODEL "
+                  "for better practice (see `roleplay config`)")
+NOTICE_SECONDS = 5.0
+
+
+class ConfirmEnd(ModalScreen[bool]):
+    """Ask before ending the session for good."""
+
+    BINDINGS = [
+        Binding("enter,y", "confirm", "End session", id="confirm.yes"),
+        Binding("escape,n", "cancel", "Keep going", id="confirm.no"),
+    ]
+    DEFAULT_CSS = """
+    ConfirmEnd { align: center middle; }
+    ConfirmEnd > Vertical { width: 52; height: auto; padding: 1 2; background: $surface; border: thick $warning; }
+    ConfirmEnd Static { width: 100%; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("End this session now?", markup=False)
+            yield Static("The transcript is saved either way. Enter/y ends it, Esc/n keeps talking.",
+                         classes="hint-line", markup=False)
+
+    def action_confirm(self) -> None:
+        self.dismiss(True)
+
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
+class ChatScreen(Screen):
+    """One live practice session."""
+
+    CSS_PATH = STYLES / "chat.tcss"
+    AUTO_FOCUS = "#prompt"
+    BINDINGS = [
+        # priority: the Input has focus, and it binds ctrl+e (end of line) itself
+        Binding("ctrl+t,f2", "hint", "Hint", id="chat.hint", priority=True),
+        Binding("f3", "show_brief", "Brief", id="chat.brief", priority=True),
+        Binding("f4", "toggle_meter", "Meter", id="chat.meter", priority=True),
+        Binding("ctrl+r,f5", "retry", "Retry", id="chat.retry", priority=True),
+        Binding("escape", "cancel_reply", "Cancel", id="chat.cancel", priority=True),
+        Binding("ctrl+e", "end_session", "End", id="chat.end", priority=True),
+    ]
+    PALETTE = [
+        ("session: hint", "hint", "Ask the coach for one short tip (recorded in the session)"),
+        ("session: show brief", "show_brief", "Read the brief again"),
+        ("session: toggle meter", "toggle_meter", "Show or hide the customer's frustration meter"),
+        ("session: retry", "retry", "Send the message again after a model error"),
+        ("session: cancel reply", "cancel_reply", "Stop the reply; your message goes back in the box"),
+        ("session: end", "end_session", "End the session and see the summary"),
+    ]
+
+    def __init__(self, conversation: "Conversation") -> None:
+        super().__init__()
+        self.conversation = conversation
+        self.persona = conversation.persona
+        self.meter_visible = self.persona.difficulty != "hard"
+        self.streaming = False  # a reply or a hint is being produced
+        self.busy_with = ""  # what the status line says while streaming
+        self.failed: str | None = None  # "send" | "hint": what the retry key redoes
+        self._reply_bubble: Bubble | None = None
+        self._learner_bubble: Bubble | None = None
+        self._reply_text = ""
+        self._started_at = 0.0
+        self._notice_timer = None
+
+    @property
+    def rp(self) -> "RoleplayApp":
+        return self.app  # type: ignore[return-value]
+
+    # -- layout ----------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        p = self.persona
+        yield Static(f"{p.name} — {p.title} · {p.difficulty}", classes="screen-title", markup=False)
+        settings = self.rp.settings
+        if settings is not None and settings.persona.is_builtin:
+            yield Static(BUILTIN_BANNER, id="banner", markup=False)
+        with VerticalScroll(id="transcript", classes="transcript"):
+            for turn in self.conversation.turns:
+                yield bubble_for_turn(turn, self.persona.name)
+        yield Static("", id="notice", markup=False)
+        prompt = Input(placeholder="Type your reply and press Enter", id="prompt")
+        prompt.cursor_blink = self.rp.cursor_blink
+        yield prompt
+        with Horizontal(id="statusbar"):
+            yield Static("", id="status", markup=False)
+            meter = FrustrationMeter(self.conversation.state.frustration, id="meter")
+            meter.display = self.meter_visible
+            yield meter
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._started_at = self.rp.clock()
+        self.query_one("#transcript", VerticalScroll).anchor()
+        self.query_one("#notice").display = False
+        self.update_status()
+        self.set_interval(1.0, self.update_status)
+
+    # -- status ------------------------------------------------------------------------------
+    def update_status(self) -> None:
+        state = self.conversation.state
+        elapsed = format_elapsed(self.rp.clock() - self._started_at)
+        parts = [f"turn {state.learner_turns}/{self.conversation.max_turns}", elapsed]
+        if self.streaming:
+            parts.append(self.busy_with or "working…")
+        elif not self.meter_visible:
+            parts.append("meter hidden (F4)")
+        self.query_one("#status", Static).update(" · ".join(parts))
+        self.query_one("#meter", FrustrationMeter).set_value(state.frustration)
+
+    def show_notice(self, text: str, *, kind: str = "info", sticky: bool = False) -> None:
+        """One line above the Input: an error (sticky until the next send) or a brief note."""
+        notice = self.query_one("#notice", Static)
+        notice.set_classes(kind)
+        notice.update(text)
+        notice.display = bool(text)
+        if self._notice_timer is not None:
+            self._notice_timer.stop()
+            self._notice_timer = None
+        if text and not sticky:
+            self._notice_timer = self.set_timer(NOTICE_SECONDS, self.clear_notice)
+
+    def clear_notice(self) -> None:
+        notice = self.query_one("#notice", Static)
+        notice.update("")
+        notice.display = False
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_reply":
+            return self.streaming
+        if action == "retry":
+            return self.failed is not None and not self.streaming
+        if action == "hint":
+            return None if self.streaming else True
+        return True
+
+    def _set_streaming(self, value: bool, busy_with: str = "") -> None:
+        self.streaming = value
+        self.busy_with = busy_with
+        self.refresh_bindings()
+        self.update_status()
+
+    # -- sending -------------------------------------------------------------------------------
+    @on(Input.Submitted, "#prompt")
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.send(event.value)
+
+    def send(self, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        if self.streaming:
+            self.show_notice("Wait for the customer to finish (or press Esc to cancel the reply); "
+                             "your text stays in the box.")
+            return
+        if self.conversation.ended:
+            self.show_end()
+            return
+        self.query_one("#prompt", Input).value = ""
+        self.failed = None
+        self.clear_notice()
+        transcript = self.query_one("#transcript", VerticalScroll)
+        self._learner_bubble = Bubble("learner", "You:", text)
+        self._reply_text = ""
+        self._reply_bubble = Bubble("customer", f"{self.persona.name}:", placeholder="…")
+        transcript.mount_all([self._learner_bubble, self._reply_bubble])
+        self._set_streaming(True, "customer is typing…")
+        self._send_worker(text)
+
+    @work(exclusive=True, group="model", exit_on_error=False, name="send")
+    async def _send_worker(self, text: str) -> "Turn":
+        return await self.conversation.send(text, on_chunk=self._on_chunk, on_reset=self._on_reset)
+
+    def _on_chunk(self, chunk: str) -> None:
+        from ..engine import clean_reply
+
+        self._reply_text += chunk
+        if self._reply_bubble is not None:
+            self._reply_bubble.set_text(clean_reply(self._reply_text, self.persona.name))
+
+    def _on_reset(self, reason: str) -> None:
+        self._reply_text = ""
+        if self._reply_bubble is not None:
+            self._reply_bubble.set_text("")
+        self.show_notice(f"↻ {reason}")
+
+    # -- hints ---------------------------------------------------------------------------------
+    def action_hint(self) -> None:
+        if self.streaming or self.conversation.ended:
+            return
+        self.failed = None
+        self.clear_notice()
+        self._reply_bubble = Bubble("hint", "Coach:", placeholder="thinking…")
+        self.query_one("#transcript", VerticalScroll).mount(self._reply_bubble)
+        self._set_streaming(True, "coach is thinking…")
+        self._hint_worker()
+
+    @work(exclusive=True, group="model", exit_on_error=False, name="hint")
+    async def _hint_worker(self) -> "Turn":
+        return await self.conversation.hint()
+
+    # -- every model call ends here ------------------------------------------------------------
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "model" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR,
+                                                          WorkerState.CANCELLED):
+            return
+        kind = worker.name
+        self._set_streaming(False)
+        if event.state == WorkerState.SUCCESS:
+            turn: "Turn" = worker.result  # type: ignore[assignment]
+            if self._reply_bubble is not None:
+                self._reply_bubble.set_text(turn.text)
+            self._reply_bubble = self._learner_bubble = None
+            self.update_status()
+            if self.conversation.ended:
+                self.show_end()
+            return
+        # failed or cancelled: take back the half-made bubbles, restore the typed text
+        for bubble in (self._reply_bubble, self._learner_bubble if kind == "send" else None):
+            if bubble is not None and bubble.is_attached:
+                bubble.remove()
+        self._reply_bubble = self._learner_bubble = None
+        if kind == "send":
+            self._restore_prompt()
+        self.update_status()
+        if event.state == WorkerState.CANCELLED:
+            self.show_notice("Reply cancelled — your message is back in the box.")
+            return
+        from ..errors import ModelError, RoleplayError
+
+        error = worker.error
+        if isinstance(error, ModelError):
+            self.failed = kind
+            self.show_notice(f"⚠ {error} · Ctrl+R retries", kind="error", sticky=True)
+        elif isinstance(error, RoleplayError):
+            self.show_notice(f"⚠ {error}", kind="error", sticky=True)
+        else:
+            self.failed = kind
+            self.show_notice(f"⚠ unexpected failure: {error!r} · Ctrl+R retries", kind="error", sticky=True)
+        self.refresh_bindings()
+
+    def _restore_prompt(self) -> None:
+        pending = self.conversation.pending_text
+        if not pending:
+            return
+        prompt = self.query_one("#prompt", Input)
+        typed = prompt.value.strip()
+        prompt.value = f"{pending} {typed}" if typed else pending
+        prompt.cursor_position = len(prompt.value)
+        prompt.focus()
+
+    # -- actions -------------------------------------------------------------------------------
+    def action_retry(self) -> None:
+        failed, self.failed = self.failed, None
+        self.refresh_bindings()
+        if failed == "hint":
+            self.action_hint()
+        elif failed == "send":
+            self.send(self.query_one("#prompt", Input).value)
+
+    def action_cancel_reply(self) -> None:
+        if self.streaming:
+            self.workers.cancel_group(self, "model")
+
+    def action_toggle_meter(self) -> None:
+        self.meter_visible = not self.meter_visible
+        self.query_one("#meter").display = self.meter_visible
+        self.update_status()
+
+    def action_show_brief(self) -> None:
+        from .brief import BriefModal
+
+        self.app.push_screen(BriefModal(self.persona))
+
+    def action_end_session(self) -> None:
+        def ended(confirm: bool | None) -> None:
+            if confirm:
+                self.end_by_learner()
+
+        self.app.push_screen(ConfirmEnd(), ended)
+
+    def end_by_learner(self) -> None:
+        if self.streaming:
+            self.workers.cancel_group(self, "model")
+        self.conversation.end("ended_by_learner")
+        self.show_end()
+
+    def show_end(self) -> None:
+        from .end import EndScreen
+
+        elapsed = self.rp.clock() - self._started_at
+        self.app.switch_screen(EndScreen(self.conversation.record, elapsed_s=elapsed))

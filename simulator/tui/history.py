@@ -1,0 +1,150 @@
+"""History: past sessions (newest first); Enter opens a read-only transcript."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from .widgets import (STYLES, SessionTable, bubble_for_turn, display_folder, format_started, learner_turns,
+                      outcome_label)
+
+if TYPE_CHECKING:
+    from ..sessions import SessionRecord
+    from .app import RoleplayApp
+
+
+class HistoryScreen(Screen):
+    """Every session in the workspace."""
+
+    CSS_PATH = STYLES / "history.tcss"
+    AUTO_FOCUS = "#sessions"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="history.back"),
+    ]
+    PALETTE = [
+        ("history: open transcript", "open_transcript", "Read the highlighted session"),
+        ("history: back", "back", "Back to where you were"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: dict[str, "SessionRecord"] = {}
+        self.loaded = False
+
+    @property
+    def rp(self) -> "RoleplayApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("History · past sessions, newest first", classes="screen-title")
+        table = SessionTable(id="sessions", cursor_type="row", zebra_stripes=True)
+        table.loading = True
+        yield table
+        yield Static("", id="history-detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#sessions", DataTable)
+        table.add_column("Date", key="date", width=16)
+        table.add_column("Persona", key="persona", width=26)
+        table.add_column("Turns", key="turns", width=5)
+        table.add_column("Outcome", key="outcome", width=16)
+        self._load()
+
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    def _load(self) -> None:
+        from ..sessions import iter_sessions
+
+        records = list(iter_sessions(self.rp.workspace))
+        self.app.call_from_thread(self._loaded, records)
+
+    def _loaded(self, records: list["SessionRecord"]) -> None:
+        table = self.query_one("#sessions", DataTable)
+        table.loading = False
+        table.clear()
+        self.records = {}
+        for record in records:
+            key = record.folder.name if record.folder else record.session_id
+            self.records[key] = record
+            persona = record.persona.get("name", record.persona_id)
+            table.add_row(format_started(record.started_at), persona, str(learner_turns(record.turns)),
+                          outcome_label(record.outcome), key=key)
+        self.loaded = True
+        self._show_detail()
+        if self.focused is None:
+            table.focus()
+
+    def current(self) -> "SessionRecord | None":
+        table = self.query_one("#sessions", DataTable)
+        if not table.row_count:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return self.records.get(row_key.value or "")
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#history-detail", Static)
+        record = self.current()
+        if record is None:
+            detail.update("No sessions yet — pick a persona in the library and practise." if self.loaded else "")
+            return
+        title = record.persona.get("title", "")
+        detail.update(f"{record.persona.get('name', record.persona_id)} — {title}\n"
+                      f"saved in {display_folder(record.folder, self.rp.workspace)}")
+
+    @on(DataTable.RowHighlighted, "#sessions")
+    def _highlighted(self) -> None:
+        self._show_detail()
+
+    @on(DataTable.RowSelected, "#sessions")
+    def _selected(self) -> None:
+        self.action_open_transcript()
+
+    def action_open_transcript(self) -> None:
+        record = self.current()
+        if record is not None:
+            self.app.push_screen(TranscriptScreen(record))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+
+class TranscriptScreen(Screen):
+    """One past session, read-only."""
+
+    CSS_PATH = STYLES / "history.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="transcript.back"),
+    ]
+
+    def __init__(self, record: "SessionRecord") -> None:
+        super().__init__()
+        self.record = record
+
+    @property
+    def rp(self) -> "RoleplayApp":
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        record = self.record
+        name = record.persona.get("name", record.persona_id)
+        yield Static(f"Transcript · {name} — {record.persona.get('title', '')}", classes="screen-title",
+                     markup=False)
+        yield Static(f"{format_started(record.started_at)} · {learner_turns(record.turns)} turns · "
+                     f"{outcome_label(record.outcome)} · {display_folder(record.folder, self.rp.workspace)}",
+                     id="transcript-info", markup=False)
+        with VerticalScroll(id="transcript-view", classes="transcript", can_focus=True):
+            for turn in record.turns:
+                yield bubble_for_turn(turn, name)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#transcript-view").focus()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
