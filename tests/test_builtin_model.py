@@ -40,11 +40,26 @@ async def test_litellm_itself_streams_the_local_provider():
     assert text.strip()
 
 
-def test_headless_session_end_to_end(workspace, tmp_path):
+def small_rubric_persona(workspace) -> str:
+    """Dana, graded on the two-criterion test rubric, so grading on the 135M model stays quick."""
+    import shutil
+    from pathlib import Path
+
+    import yaml
+
+    shutil.copy(Path(__file__).parent / "corpus" / "rubrics" / "mini.yaml", workspace / "rubrics" / "mini.yaml")
+    data = yaml.safe_load((workspace / "personas" / "overcharged-loyal-customer.yaml").read_text())
+    data.update(rubric="mini", skills=["empathy", "questioning"])
+    (workspace / "personas" / "dana-mini.yaml").write_text(yaml.safe_dump(data))
+    return "dana-mini"
+
+
+def test_headless_session_end_to_end_with_grading(workspace, tmp_path):
+    persona = small_rubric_persona(workspace)
     script = tmp_path / "script.txt"
     script.write_text("Hi Dana, I'm sorry about the surprise on your bill.\n\nCan you tell me what changed?\n")
-    out = subprocess.run([sys.executable, "-m", "simulator", "run", "--persona", "overcharged-loyal-customer",
-                          "--script", str(script), "--json"], capture_output=True, text=True, timeout=600)
+    out = subprocess.run([sys.executable, "-m", "simulator", "run", "--persona", persona,
+                          "--script", str(script), "--json"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     assert "built-in model" in out.stderr  # the user is told what is running
     record = json.loads(out.stdout)
@@ -55,3 +70,14 @@ def test_headless_session_end_to_end(workspace, tmp_path):
     assert record["models"]["persona"] == BUILTIN_MODEL
     folders = list((workspace / "sessions").iterdir())
     assert len(folders) == 1 and (folders[0] / "journal.jsonl").is_file() and (folders[0] / "session.json").is_file()
+    # a complete, valid evaluation record from the real model, whatever its scores
+    evaluation = record["evaluation"]
+    assert evaluation is not None, record.get("pending_reason")
+    assert [c["id"] for c in evaluation["criteria"]] == ["empathy", "questioning"]
+    assert all(1 <= c["score"] <= 3 for c in evaluation["criteria"])
+    transcript = " ".join(t["text"] for t in record["turns"])
+    assert all(" ".join(e["quote"].split()).lower() in " ".join(transcript.split()).lower()
+               for c in evaluation["criteria"] for e in c["evidence"])
+    assert evaluation["reliable"] is False and "NOT reliable" in evaluation["note"]
+    assert record["measured"]["learner_turns"] == 2
+    assert "NOT reliable" in (folders[0] / "report.md").read_text()
