@@ -87,9 +87,15 @@ def add(path: Path, name: str | None) -> str:
     return f"registered local/{entry.name} -> {entry.path}"
 
 
-def _online(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+def _online(timeout: float = 3.0) -> bool:
+    """Can the hub (``HF_ENDPOINT``, as huggingface_hub itself uses) be reached at all?"""
+    import os
+    from urllib.parse import urlparse
+
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        with socket.create_connection((host, 443), timeout=timeout):
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
             return True
     except OSError:
         return False
