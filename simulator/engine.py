@@ -290,10 +290,7 @@ class Conversation:
         """Continue a session from its journal (the persona and rubric snapshots in it)."""
         if record.ended:
             raise SessionError(f"session {record.session_id} has ended ({record.outcome}) — start a new one")
-        persona = Persona.model_validate(record.persona)
-        persona.id = record.persona_id
-        rubric = Rubric.model_validate(record.rubric)
-        rubric.id = record.rubric_id
+        persona, rubric = record.persona_snapshot(), record.rubric_snapshot()
         journal = Journal(record.folder) if record.folder else None
         conversation = cls(persona, rubric, model, record, journal, **kwargs)
         # a learner turn left unanswered by a crash is handed back to be sent again

@@ -19,9 +19,7 @@ def session_rubric(record, library=None, rubric_id: str | None = None) -> Rubric
     """The rubric to grade with: ``rubric_id`` from the library, else the session's snapshot."""
     if rubric_id:
         return library.rubric(rubric_id)
-    rubric = Rubric.model_validate(record.rubric)
-    rubric.id = record.rubric_id
-    return rubric
+    return record.rubric_snapshot()
 
 
 def evaluator_settings(args: argparse.Namespace, workspace: Path):

@@ -80,6 +80,22 @@ class SessionRecord:
     pending_reason: str | None = None  # why the judged evaluation is waiting, if it is
     folder: Path | None = None
 
+    def persona_snapshot(self) -> "Persona":
+        """The persona exactly as it was used in this session."""
+        from .persona import Persona
+
+        persona = Persona.model_validate(self.persona)
+        persona.id = self.persona_id
+        return persona
+
+    def rubric_snapshot(self) -> "Rubric":
+        """The rubric exactly as it was when the session started."""
+        from .rubric import Rubric
+
+        rubric = Rubric.model_validate(self.rubric)
+        rubric.id = self.rubric_id
+        return rubric
+
     @property
     def evaluation_pending(self) -> bool:
         """Ended, and no judged evaluation yet."""
