@@ -1,0 +1,450 @@
+"""The Textual app, driven by pilot with a scripted fake model (never a real one)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input, Markdown, Static
+
+from fakes import ScriptedModel, model_error
+from simulator.library import load_library
+from simulator.sessions import list_session_folders, read_journal
+from simulator.tui.app import RoleplayApp
+from simulator.tui.brief import BriefModal, BriefScreen
+from simulator.tui.chat import BUILTIN_BANNER, ChatScreen
+from simulator.tui.commands import palette_entries
+from simulator.tui.end import EndScreen
+from simulator.tui.history import HistoryScreen, TranscriptScreen
+from simulator.tui.home import HomeScreen
+from simulator.tui.widgets import Bubble, FrustrationMeter
+
+SIZE = (80, 24)
+DANA = "overcharged-loyal-customer"
+HARD = "repeat-washer-leak"
+
+
+def make_app(workspace: Path, model: ScriptedModel | None = None, **kwargs) -> RoleplayApp:
+    model = model or ScriptedModel()
+    return RoleplayApp(workspace, model_factory=lambda settings: model, clock=lambda: 0.0,
+                       cursor_blink=False, **kwargs)
+
+
+async def settle(pilot) -> None:
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def open_brief(pilot, persona_id: str = DANA) -> None:
+    await settle(pilot)
+    table = pilot.app.screen.query_one("#personas", DataTable)
+    table.move_cursor(row=table.get_row_index(persona_id))
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, BriefScreen)
+
+
+async def open_chat(pilot, persona_id: str = DANA) -> ChatScreen:
+    await open_brief(pilot, persona_id)
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ChatScreen)
+    return pilot.app.screen
+
+
+async def say(pilot, text: str) -> None:
+    pilot.app.screen.query_one("#prompt", Input).value = text
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+def bubbles(screen) -> list[tuple[str, str]]:
+    return [(b.kind, b.text) for b in screen.query(Bubble)]
+
+
+def screen_text(screen) -> str:
+    """Every piece of text the screen shows (Static contents and Markdown sources)."""
+    parts = []
+    for widget in screen.query("*"):
+        if isinstance(widget, Markdown):
+            parts.append(widget.source)
+        elif isinstance(widget, Static):
+            parts.append(str(widget.visual) if not isinstance(widget.content, str) else widget.content)
+    return "\n".join(parts)
+
+
+def notice(screen) -> str:
+    widget = screen.query_one("#notice", Static)
+    return str(widget.content) if widget.display else ""
+
+
+def journal(workspace: Path):
+    folders = list_session_folders(workspace)
+    assert len(folders) == 1
+    return read_journal(folders[0])
+
+
+# -- start-up ---------------------------------------------------------------------------------
+
+def test_importing_the_app_does_not_import_litellm():
+    code = "import sys, simulator.tui.app; print('litellm' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"
+
+
+async def test_warm_up_runs_after_first_paint_only_with_the_real_gateway(workspace, monkeypatch):
+    import simulator.gateway as gateway
+
+    calls = []
+
+    async def fake_warm_up(settings):
+        calls.append(settings.role)
+
+    monkeypatch.setattr(gateway, "warm_up", fake_warm_up)
+    app = RoleplayApp(workspace)  # the default factory: warm-up starts
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert calls == ["persona"]
+    injected = make_app(workspace)
+    async with injected.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not injected.warm_up_started
+    assert calls == ["persona"]
+
+
+# -- library ----------------------------------------------------------------------------------
+
+async def test_library_lists_personas_and_broken_files(workspace):
+    (workspace / "personas" / "zz-typo.yaml").write_text("version: 1\nname: Typo Tess\n")
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#personas", DataTable)
+        library = load_library(workspace)
+        assert table.row_count == len(library.personas) + 1
+        row = table.get_row("broken:zz-typo")
+        assert row[2] == "BROKEN" and row[1].startswith("⚠ missing required")
+        table.move_cursor(row=table.get_row_index("broken:zz-typo"))
+        await pilot.pause()
+        detail = str(app.screen.query_one("#detail", Static).content)
+        assert "personas/zz-typo.yaml:1:1" in detail and "title" in detail
+        await pilot.press("enter")  # a broken row does not open a brief
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+async def test_filters_by_difficulty_and_skill(workspace):
+    app = make_app(workspace)
+    library = load_library(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#personas", DataTable)
+        await pilot.press("d")  # all -> easy
+        easy = {p.id for p in library.personas.values() if p.difficulty == "easy"}
+        assert {k.value for k in table.rows} == easy
+        await pilot.press("d", "d", "d")  # medium, hard, back to all
+        assert table.row_count == len(library.personas)
+        app.screen.query_one("#skill").value = "empathy"
+        await pilot.pause()
+        assert {k.value for k in table.rows} == {p.id for p in library.personas.values() if "empathy" in p.skills}
+
+
+async def test_last_outcome_column(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await pilot.press("ctrl+e", "enter")
+        await pilot.pause()
+        await pilot.press("enter")  # End -> library
+        await settle(pilot)
+        table = app.screen.query_one("#personas", DataTable)
+        assert table.get_row(DANA)[4] == "ended"
+        assert table.get_row(HARD)[4] == "—"
+
+
+# -- brief --------------------------------------------------------------------------------------
+
+async def test_brief_shows_the_brief_but_no_hidden_fields(workspace):
+    persona = load_library(workspace).personas[DANA]
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_brief(pilot)
+        text = screen_text(app.screen)
+        assert persona.brief.strip() in text
+        assert "Turn limit: 20" in text and "medium" in text and "empathy" in text
+        secrets = [persona.character.situation, persona.character.goal, persona.character.personality,
+                   persona.character.background, *persona.character.examples, *persona.facts,
+                   *(h.fact for h in persona.hidden), *(h.reveal_when for h in persona.hidden),
+                   *persona.frustration.calms_when, *persona.frustration.rises_when,
+                   persona.end.resolved_when, persona.end.gives_up_when, persona.opening]
+        for secret in filter(None, secrets):
+            assert secret.strip()[:40] not in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+
+
+# -- chat -----------------------------------------------------------------------------------------
+
+async def test_reply_appears_and_turns_are_journaled(workspace):
+    model = ScriptedModel(replies=["Nine years I've paid on time. Explain the $110."])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        persona = screen.persona
+        assert bubbles(screen) == [("customer", persona.opening)]
+        await say(pilot, "I'm sorry about the surprise, Dana. Let me look at the bill.")
+        assert bubbles(screen)[-2:] == [("learner", "I'm sorry about the surprise, Dana. Let me look at the bill."),
+                                        ("customer", "Nine years I've paid on time. Explain the $110.")]
+        assert screen.query_one("#prompt", Input).value == ""
+        assert "turn 1/20" in str(screen.query_one("#status", Static).content)
+        record = journal(workspace)
+        assert [t.speaker for t in record.turns] == ["customer", "learner", "customer"]
+        assert record.turns[2].text == "Nine years I've paid on time. Explain the $110."
+
+
+async def test_builtin_model_banner(workspace, monkeypatch):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        assert BUILTIN_BANNER in screen_text(screen)
+    monkeypatch.setenv("ROLEPLAY_MODEL", "openai/gpt-4o-mini")
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        assert not screen.query("#banner")
+
+
+async def test_hint_is_shown_as_coach_and_journaled(workspace):
+    model = ScriptedModel(completions=["Name the overcharge and own it before explaining."])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert bubbles(screen)[-1] == ("hint", "Name the overcharge and own it before explaining.")
+        assert screen.query(Bubble).last().label == "Coach:"
+        assert journal(workspace).turns[-1].speaker == "hint"
+
+
+async def test_model_error_gives_text_back_and_retry_works(workspace):
+    model = ScriptedModel(replies=[model_error(), "ok"])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        await say(pilot, "Sorry for the wait, Dana.")
+        assert "unreachable" in notice(screen) and "Ctrl+R" in notice(screen)
+        assert screen.query_one("#prompt", Input).value == "Sorry for the wait, Dana."
+        assert [k for k, _ in bubbles(screen)] == ["customer"]  # the failed exchange was taken back
+        assert [t.speaker for t in journal(workspace).turns] == ["customer"]
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert bubbles(screen)[-1] == ("customer", "ok")
+        assert notice(screen) == ""
+        assert [t.speaker for t in journal(workspace).turns] == ["customer", "learner", "customer"]
+
+
+async def test_escape_cancels_a_streaming_reply(workspace):
+    model = ScriptedModel(replies=["This is a long reply that streams slowly, word by word."], chunk_size=2,
+                          chunk_delay=0.05)
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        screen.query_one("#prompt", Input).value = "Let me check that for you."
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert screen.streaming
+        await pilot.press(*"next ")  # the Input stays usable while the reply streams
+        assert screen.query_one("#prompt", Input).value == "next "
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not screen.streaming
+        assert screen.query_one("#prompt", Input).value == "Let me check that for you. next"
+        assert [k for k, _ in bubbles(screen)] == ["customer"]
+        assert "cancelled" in notice(screen)
+        assert [t.speaker for t in journal(workspace).turns] == ["customer"]
+
+
+async def test_retried_stream_drops_partial_text(workspace):
+    model = ScriptedModel(replies=["Full reply here."], retry_before=["Half a rep"])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        await say(pilot, "Hello.")
+        assert bubbles(screen)[-1] == ("customer", "Full reply here.")
+        assert "retrying" in notice(screen)
+
+
+async def test_meter_hidden_on_hard_personas_and_toggled(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, HARD)
+        meter = screen.query_one("#meter", FrustrationMeter)
+        assert not meter.display
+        await pilot.press("f4")
+        assert meter.display and f"{screen.conversation.state.frustration}/10" in str(meter.content)
+        await pilot.press("f4")
+        assert not meter.display
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot, DANA)
+        assert screen.query_one("#meter", FrustrationMeter).display
+
+
+async def test_brief_again_in_a_modal(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        await pilot.press("f3")
+        await pilot.pause()
+        assert isinstance(app.screen, BriefModal)
+        assert screen.persona.brief.strip() in screen_text(app.screen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen is screen
+
+
+async def test_command_palette_offers_the_main_actions(workspace):
+    model = ScriptedModel(completions=["Ask what matters most to her."])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        labels = [e[0] for e in palette_entries(app.screen)]
+        assert "practice: start" in labels and "history: open" in labels
+        screen = await open_chat(pilot)
+        labels = [e[0] for e in palette_entries(screen)]
+        assert {"session: end", "session: hint", "session: show brief", "session: toggle meter"} <= set(labels)
+        assert "session: retry" not in labels  # nothing to retry
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"session: hint")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert bubbles(screen)[-1] == ("hint", "Ask what matters most to her.")
+
+
+# -- endings ----------------------------------------------------------------------------------------
+
+async def test_learner_ends_the_session(workspace):
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        await pilot.press("escape")  # changed their mind
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, EndScreen)
+        assert app.screen.outcome == "ended_by_learner"
+        text = screen_text(app.screen)
+        assert "[ended_by_learner]" in text
+        record = journal(workspace)
+        assert record.outcome == "ended_by_learner"
+        assert f"sessions/{record.folder.name}/" in text
+        assert app.screen.query_one("#evaluation")  # the evaluator's place
+
+
+async def test_customer_resolves_the_call(workspace):
+    model = ScriptedModel(replies=["Fine, noted.", "Okay, that's fair. Thanks for fixing it. [END]"],
+                          directions=[{"frustration_change": -1, "reveal": [], "outcome": "continue", "why": ""},
+                                      {"frustration_change": -1, "reveal": [], "outcome": "resolved",
+                                       "why": "credited"}])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await say(pilot, "I'm crediting the $45 back now.")
+        assert isinstance(app.screen, ChatScreen)
+        await say(pilot, "And your old $65 price is restored from next month.")
+        assert isinstance(app.screen, EndScreen)
+        assert app.screen.outcome == "resolved"
+        text = screen_text(app.screen)
+        assert "Resolved" in text and "Okay, that's fair. Thanks for fixing it." in text
+        assert "[END]" not in text
+        assert journal(workspace).outcome == "resolved"
+
+
+async def test_history_lists_a_finished_session_and_opens_it(workspace):
+    model = ScriptedModel(replies=["Go on then."])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await say(pilot, "Let me look into it.")
+        await pilot.press("ctrl+e", "enter")
+        await pilot.pause()
+        await pilot.press("h")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        table = app.screen.query_one("#sessions", DataTable)
+        assert table.row_count == 1
+        row = table.get_row_at(0)
+        assert row[1] == "Dana Whitaker" and row[2] == "1" and row[3] == "ended by learner"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TranscriptScreen)
+        assert [k for k, _ in bubbles(app.screen)] == ["customer", "learner", "customer"]
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert isinstance(app.screen, EndScreen)
+
+
+async def test_broken_config_is_reported_not_fatal(workspace):
+    (workspace / "roleplay.yaml").write_text("version: 1\npersona:\n  temperature: hot\n")
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_brief(pilot)
+        assert any("roleplay.yaml" in n.message for n in app._notifications)
+        await pilot.press("enter")  # cannot start without settings: explained, not crashed
+        await pilot.pause()
+        assert isinstance(app.screen, BriefScreen)
+        assert list_session_folders(workspace) == []
+
+
+# -- snapshots (80x24, fixed clock, no cursor blink, fixed session id) ----------------------------------
+
+@pytest.fixture
+def fixed_session_id(monkeypatch):
+    import simulator.engine as engine
+
+    monkeypatch.setattr(engine, "new_session_id", lambda persona_id: f"20260101-090000-{persona_id}-0000")
+
+
+def test_snapshot_home(workspace, snap_compare):
+    async def run_before(pilot):
+        await settle(pilot)
+
+    assert snap_compare(make_app(workspace), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_brief(workspace, snap_compare):
+    assert snap_compare(make_app(workspace), terminal_size=SIZE, run_before=open_brief)
+
+
+def test_snapshot_chat_after_one_exchange(workspace, snap_compare, fixed_session_id):
+    model = ScriptedModel(replies=["Nine years I've paid on time, and now $110? Explain that."])
+
+    async def run_before(pilot):
+        await open_chat(pilot)
+        await say(pilot, "I'm sorry about the surprise, Dana. Let me look at the bill with you.")
+
+    assert snap_compare(make_app(workspace, model), terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_end(workspace, snap_compare, fixed_session_id):
+    model = ScriptedModel(replies=["Fine. Go on."])
+
+    async def run_before(pilot):
+        await open_chat(pilot)
+        await say(pilot, "I can see why that bill was a shock.")
+        await pilot.press("ctrl+e", "enter")
+        await settle(pilot)
+
+    assert snap_compare(make_app(workspace, model), terminal_size=SIZE, run_before=run_before)
