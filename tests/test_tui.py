@@ -350,7 +350,7 @@ async def test_learner_ends_the_session(workspace):
         record = journal(workspace)
         assert record.outcome == "ended_by_learner"
         assert f"sessions/{record.folder.name}/" in text
-        assert app.screen.query_one("#evaluation")  # the evaluator's place
+        assert app.screen.query_one("#feedback")  # the feedback view
 
 
 async def test_customer_resolves_the_call(workspace):
@@ -388,8 +388,8 @@ async def test_history_lists_a_finished_session_and_opens_it(workspace):
         row = table.get_row_at(0)
         assert row[1] == "Dana Whitaker" and row[2] == "1" and row[3] == "ended by learner"
         await pilot.press("enter")
-        await pilot.pause()
-        assert isinstance(app.screen, TranscriptScreen)
+        await settle(pilot)
+        assert isinstance(app.screen, EndScreen)  # an ended session opens with its feedback
         assert [k for k, _ in bubbles(app.screen)] == ["customer", "learner", "customer"]
         await pilot.press("escape", "escape")
         await pilot.pause()
@@ -439,12 +439,78 @@ def test_snapshot_chat_after_one_exchange(workspace, snap_compare, fixed_session
 
 
 def test_snapshot_end(workspace, snap_compare, fixed_session_id):
-    model = ScriptedModel(replies=["Fine. Go on."])
+    model = ScriptedModel(replies=["Fine. Go on."], completions=lambda m: scripted_judge(m))
 
     async def run_before(pilot):
         await open_chat(pilot)
-        await say(pilot, "I can see why that bill was a shock.")
+        await say(pilot, "I'm sorry about the surprise, I can see why that bill was a shock.")
         await pilot.press("ctrl+e", "enter")
         await settle(pilot)
 
     assert snap_compare(make_app(workspace, model), terminal_size=SIZE, run_before=run_before)
+
+
+# -- feedback -------------------------------------------------------------------------------------
+
+def scripted_judge(messages):
+    """Grades every criterion 4 with evidence from turn 1; the overall call suggests a better reply."""
+    import re
+    prompt = messages[1]["content"]
+    match = re.search(r"^Criterion: .* \(([a-z-]+)\)$", prompt, re.MULTILINE)
+    if match is None:
+        return {"strengths": ["Apologised for the surprise"], "changes": ["Ask about her plans"],
+                "better_replies": [{"turn": 1, "better": "I can see why that shocked you, Dana."}]}
+    return {"score": 4, "reason": f"Good {match.group(1)}.", "evidence": [{"turn": 1, "quote": "sorry about the surprise"}],
+            "improvement": "Name the feeling."}
+
+
+async def test_feedback_after_the_session_with_evidence_jump(workspace):
+    model = ScriptedModel(replies=["Go on then."], completions=scripted_judge)
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await say(pilot, "I'm sorry about the surprise, Dana.")
+        await pilot.press("ctrl+e", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, EndScreen)
+        text = screen_text(screen)
+        assert "PASS · 4.00 of 5" in text and "graded by fake/scripted" in text
+        table = screen.query_one("#criteria", DataTable)
+        assert table.row_count == 11 and table.get_row_at(0)[1] == "4/5"
+        assert "turn 1: “sorry about the surprise”" in screen_text(screen)
+        assert "You said: “I'm sorry about the surprise, Dana.”" in text  # better reply beside the original
+        assert "Questions:" in text  # the measured figures
+        await pilot.press("enter")  # jump to the evidence
+        await pilot.pause()
+        assert screen.query_one("#feedback-tabs").active == "tab-transcript"
+        assert screen.query_one("#turn-1").has_class("evidence")
+    record = journal(workspace)
+    assert len(record.evaluations) == 1 and record.evaluations[0]["overall"]["passed"]
+
+
+async def test_feedback_pending_when_judge_fails_and_regrade(workspace):
+    from fakes import model_error
+
+    judge_calls = {"fail": True}
+
+    def judge(messages):
+        if judge_calls["fail"]:
+            return model_error("unreachable")
+        return scripted_judge(messages)
+
+    model = ScriptedModel(replies=["Go on then."], completions=judge)
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await say(pilot, "I'm sorry about the surprise, Dana.")
+        await pilot.press("ctrl+e", "enter")
+        await settle(pilot)
+        assert "Evaluation pending" in screen_text(app.screen)
+        assert "Learner turns: 1" in screen_text(app.screen)  # measured at once
+        assert journal(workspace).evaluation_pending
+        judge_calls["fail"] = False
+        await pilot.press("g")
+        await settle(pilot)
+        assert "PASS" in screen_text(app.screen)
+    assert not journal(workspace).evaluation_pending

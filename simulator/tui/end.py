@@ -1,22 +1,22 @@
-"""End: how the session ended, where it was saved, and the transcript.
+"""End: how the session ended, where it was saved, and the feedback.
 
-The evaluator (grading against the rubric) is not wired in yet: ``#evaluation`` is
-its place. When it lands, start it as a worker from ``on_mount`` with the evaluator
-settings (``app.settings.evaluator``) and replace that panel's text with the result.
+The measured figures are shown at once; the judged evaluation runs as a worker with
+the evaluator model (or the latest saved evaluation is shown when there is one). A
+judge that cannot be reached leaves the session "evaluation pending": g tries again.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import DataTable, Footer, Static
 
-from .widgets import (STYLES, OUTCOME_HEADLINES, bubble_for_turn, display_folder, format_elapsed,
-                      learner_turns)
+from .feedback import FeedbackView
+from .widgets import STYLES, OUTCOME_HEADLINES, display_folder, format_elapsed, learner_turns
 
 if TYPE_CHECKING:
     from ..sessions import SessionRecord
@@ -30,12 +30,14 @@ class EndScreen(Screen):
     BINDINGS = [
         Binding("enter,escape", "library", "Library", id="end.library"),
         Binding("p", "practise_again", "Practise again", id="end.again"),
+        Binding("g", "grade", "Grade again", id="end.grade"),
         Binding("h", "app.open_history", "History", id="end.history"),
         Binding("q", "app.quit", "Quit", id="end.quit", show=False),
     ]
     PALETTE = [
         ("practice: again with this persona", "practise_again", "Read the same brief and start again"),
         ("library: open", "library", "Back to the persona library"),
+        ("feedback: grade again", "grade", "Grade this session again (adds a new evaluation)"),
     ]
 
     def __init__(self, record: "SessionRecord", *, elapsed_s: float | None = None) -> None:
@@ -65,23 +67,51 @@ class EndScreen(Screen):
         yield Static(" · ".join(stats), id="stats", markup=False)
         yield Static(f"Transcript saved in {display_folder(record.folder, self.rp.workspace)}", id="saved",
                      markup=False)
-        evaluation = Static(self._evaluation_text(), id="evaluation", markup=False)
-        evaluation.border_title = "Evaluation"
-        yield evaluation
-        with VerticalScroll(id="end-transcript", classes="transcript"):
-            for turn in record.turns:
-                yield bubble_for_turn(turn, name)
+        yield FeedbackView(record, customer_name=name, id="feedback")
         yield Footer()
 
-    def _evaluation_text(self) -> str:
-        if self.record.evaluations:
-            return "This session has an evaluation; viewing it here is coming soon."
-        settings = self.rp.settings
-        grader = f" by {settings.evaluator.model}" if settings is not None else ""
-        return f"Not graded yet. Grading{grader} against the rubric will appear here."
+    @property
+    def feedback(self) -> FeedbackView:
+        return self.query_one("#feedback", FeedbackView)
 
     def on_mount(self) -> None:
-        self.query_one("#end-transcript").focus()
+        from ..metrics import measure
+
+        self.feedback.show_measured(measure(self.record).to_dict())
+        if self.record.evaluations:
+            self.feedback.show_evaluation(self.record.evaluations[-1])
+            self.query_one("#criteria", DataTable).focus()
+        else:
+            self.query_one("#feedback-transcript").focus()
+            self.action_grade()
+
+    def action_grade(self) -> None:
+        if self.rp.settings is None:
+            self.feedback.show_status("Not graded: the model settings could not be loaded (see the notice).")
+            return
+        self.grade()
+
+    @work(exclusive=True, group="evaluate", exit_on_error=False)
+    async def grade(self) -> None:
+        """Grade with the evaluator model; the outcome lands in the feedback view."""
+        from ..errors import RoleplayError
+        from ..evaluator import evaluate
+
+        judge = self.rp.model_factory(self.rp.settings.evaluator)
+        self.feedback.show_status(f"Grading with {judge.model}… the measured figures are ready now "
+                                  "(Measured tab).")
+        try:
+            outcome = await evaluate(self.record, self.record.rubric_snapshot(), judge)
+        except RoleplayError as exc:
+            self.feedback.show_status(f"Not graded: {exc}. Press g to try again.")
+            return
+        if outcome.evaluation is None:
+            self.feedback.show_status(f"Evaluation pending: {outcome.pending_reason}. Press g to try again, or "
+                                      "run `roleplay evaluate --pending` later. The measured figures are saved.")
+            return
+        self.rp.library_stale = True
+        self.feedback.show_evaluation(outcome.evaluation)
+        self.query_one("#criteria", DataTable).focus()
 
     def action_library(self) -> None:
         self.app.pop_screen()  # the End screen always sits on the library

@@ -107,7 +107,13 @@ class HistoryScreen(Screen):
 
     def action_open_transcript(self) -> None:
         record = self.current()
-        if record is not None:
+        if record is None:
+            return
+        if record.ended:  # an ended session opens with its feedback
+            from .end import EndScreen
+
+            self.app.push_screen(EndScreen(record))
+        else:
             self.app.push_screen(TranscriptScreen(record))
 
     def action_back(self) -> None:
