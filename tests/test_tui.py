@@ -446,6 +446,7 @@ def test_snapshot_end(workspace, snap_compare, fixed_session_id):
         await say(pilot, "I'm sorry about the surprise, I can see why that bill was a shock.")
         await pilot.press("ctrl+e", "enter")
         await settle(pilot)
+        await pilot.pause(0.2)  # the criteria table takes focus when grading finishes; let the footer follow
 
     assert snap_compare(make_app(workspace, model), terminal_size=SIZE, run_before=run_before)
 
@@ -514,3 +515,17 @@ async def test_feedback_pending_when_judge_fails_and_regrade(workspace):
         await settle(pilot)
         assert "PASS" in screen_text(app.screen)
     assert not journal(workspace).evaluation_pending
+
+
+async def test_last_score_column_shows_the_grade(workspace):
+    model = ScriptedModel(replies=["Go on then."], completions=scripted_judge)
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await say(pilot, "I'm sorry about the surprise, Dana.")
+        await pilot.press("ctrl+e", "enter")
+        await settle(pilot)
+        await pilot.press("escape")  # End -> library
+        await settle(pilot)
+        table = app.screen.query_one("#personas", DataTable)
+        assert table.get_row(DANA)[4] == "4.0 ✓"

@@ -45,6 +45,7 @@ class LibraryData:
 
     library: "Library | None" = None
     last_outcomes: dict[str, str | None] = field(default_factory=dict)  # persona id -> last session's outcome
+    last_scores: dict[str, tuple[float, bool]] = field(default_factory=dict)  # persona id -> (score, passed)
     settings: "Settings | None" = None
     settings_error: str | None = None
     library_error: str | None = None
@@ -68,7 +69,11 @@ def load_library_data(workspace: Path, model: str | None, evaluator_model: str |
         data.library_error = str(exc)
     try:
         for record in iter_sessions(workspace):  # newest first
+            first = record.persona_id not in data.last_outcomes
             data.last_outcomes.setdefault(record.persona_id, record.outcome)
+            if first and record.evaluations:
+                overall = record.evaluations[-1]["overall"]
+                data.last_scores[record.persona_id] = (overall["score"], overall["passed"])
     except OSError:
         pass
     return data

@@ -127,7 +127,11 @@ class HomeScreen(Screen):
         shown = [p for p in personas if (self.difficulty is None or p.difficulty == self.difficulty)
                  and (self.skill is None or self.skill in p.skills)]
         for p in shown:
-            last_outcome = short_outcome(last[p.id]) if p.id in last else "—"
+            scores = self.data.last_scores if self.data else {}
+            if p.id in scores:  # the last session's grade: score and pass (✓) or not yet (✗)
+                last_outcome = f"{scores[p.id][0]:.1f} {'✓' if scores[p.id][1] else '✗'}"
+            else:
+                last_outcome = short_outcome(last[p.id]) if p.id in last else "—"
             table.add_row(fit(p.name, WIDTH["name"]), fit(p.title, WIDTH["title"]), p.difficulty,
                           fit(", ".join(s.split("-")[0] for s in p.skills), WIDTH["skills"]), last_outcome,
                           key=p.id)
