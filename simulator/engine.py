@@ -42,6 +42,7 @@ END_TOKEN = "[END]"
 MAX_REPLY_ATTEMPTS = 3
 REPLY_MAX_TOKENS = 120  # customers speak in 1-3 sentences
 REPLY_MAX_SENTENCES = 4
+REPLY_MAX_WORDS = 70
 HISTORY_TURNS = 16  # messages of history sent to the model
 
 FALLBACK_LINES = {
@@ -527,6 +528,11 @@ def clean_reply(text: str, name: str) -> str:
     sentences = re.findall(r"[^.!?]+[.!?]+[\"')\]]*|[^.!?]+$", text)
     if len(sentences) > REPLY_MAX_SENTENCES:
         text = "".join(sentences[:REPLY_MAX_SENTENCES]).strip()
+    words = text.split()
+    if len(words) > REPLY_MAX_WORDS:  # one endless run-on sentence: stop at a clause boundary
+        cut = " ".join(words[:REPLY_MAX_WORDS])
+        boundary = max(cut.rfind(", "), cut.rfind("; "), cut.rfind(" - "))
+        text = (cut[:boundary] if boundary > len(cut) // 2 else cut).rstrip(",;- ") + "…"
     text = re.sub(rf"^\s*({re.escape(name)}|{re.escape(name.split()[0])}|customer)\s*:\s*", "", text,
                   flags=re.IGNORECASE)
     if len(text) >= 2 and text[0] == text[-1] == '"':

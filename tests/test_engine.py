@@ -253,3 +253,14 @@ def test_system_prompt_never_contains_unrevealed_hidden_facts(library, dana):
 
 def test_guard_accepts_ordinary_customer_reply(dana):
     assert guard_reply("Nine years and you do this to me?", dana, ConversationState(frustration=5)) is None
+
+
+def test_rambling_reply_is_cut_short():
+    from simulator.engine import clean_reply
+
+    looping = " ".join(["I'm going to be amazing."] * 10)
+    assert clean_reply(looping, "Dana Whitaker").count("amazing") == 4
+    run_on = "well " + ", and then ".join(f"thing {i}" for i in range(60))
+    cut = clean_reply(run_on, "Dana Whitaker")
+    assert len(cut.split()) <= 70 and cut.endswith("…")
+    assert clean_reply('Dana: "Just fix it."', "Dana Whitaker") == "Just fix it."
