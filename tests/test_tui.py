@@ -482,6 +482,11 @@ async def test_feedback_after_the_session_with_evidence_jump(workspace):
         assert "turn 1: “sorry about the surprise”" in screen_text(screen)
         assert "You said: “I'm sorry about the surprise, Dana.”" in text  # better reply beside the original
         assert "Questions:" in text  # the measured figures
+        for _ in range(40):  # the criteria table takes focus once it is laid out
+            if app.focused is table:
+                break
+            await pilot.pause(0.05)
+        assert app.focused is table
         await pilot.press("enter")  # jump to the evidence
         await pilot.pause()
         assert screen.query_one("#feedback-tabs").active == "tab-transcript"

@@ -81,8 +81,8 @@ class EndScreen(Screen):
         if self.record.evaluations:
             self.feedback.show_evaluation(self.record.evaluations[-1])
             self.query_one("#criteria", DataTable).focus()
-        else:
-            self.query_one("#feedback-transcript").focus()
+        else:  # stay on the Result tab, where grading's progress shows
+            self.query_one("#feedback-tabs Tabs").focus()
             self.action_grade()
 
     def action_grade(self) -> None:
@@ -111,7 +111,8 @@ class EndScreen(Screen):
             return
         self.rp.library_stale = True
         self.feedback.show_evaluation(outcome.evaluation)
-        self.query_one("#criteria", DataTable).focus()
+        # the table was hidden until now: focus it once it has been laid out
+        self.call_after_refresh(self.query_one("#criteria", DataTable).focus)
 
     def action_library(self) -> None:
         self.app.pop_screen()  # the End screen always sits on the library
