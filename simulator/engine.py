@@ -194,8 +194,10 @@ DIRECTOR_SCHEMA = {
 }
 
 
-def parse_json_object(text: str) -> dict[str, Any] | None:
-    """The first JSON object in ``text`` (tolerates code fences and chatter), or None."""
+def parse_json_object(text: str, want: str | None = None) -> dict[str, Any] | None:
+    """The first JSON object in ``text`` (tolerates code fences and chatter), or None.
+    With ``want``, the first object that has that key (so a nested object of a
+    truncated reply is not mistaken for the answer)."""
     text = re.sub(r"```(?:json)?", "", text)
     start = text.find("{")
     while start != -1:
@@ -222,7 +224,9 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
                         value = json.loads(text[start:i + 1])
                     except json.JSONDecodeError:
                         break
-                    return value if isinstance(value, dict) else None
+                    if isinstance(value, dict) and (want is None or want in value):
+                        return value
+                    break
         start = text.find("{", start + 1)
     return None
 
@@ -393,7 +397,7 @@ class Conversation:
             decision.reasons.append(f"director unavailable ({exc.kind})")
             return decision
         self._last_calls.append(reply.record.to_dict())
-        data = parse_json_object(reply.text)
+        data = parse_json_object(reply.text, want="frustration_change")
         if data is None:
             decision.reasons.append("director reply unreadable; rules only")
             return decision

@@ -30,7 +30,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .config import BUILTIN_MODEL
 from .engine import parse_json_object
@@ -104,11 +104,12 @@ def criterion_schema(rubric: Rubric) -> dict[str, Any]:
         "type": "object",
         "properties": {
             "score": {"type": "integer", "minimum": low, "maximum": high},
-            "reason": {"type": "string"},
+            "reason": {"type": "string", "maxLength": 300},
             "evidence": {"type": "array", "maxItems": 3, "items": {
-                "type": "object", "properties": {"turn": {"type": "integer"}, "quote": {"type": "string"}},
+                "type": "object", "properties": {"turn": {"type": "integer"},
+                                                 "quote": {"type": "string", "maxLength": 160}},
                 "required": ["turn", "quote"]}},
-            "improvement": {"type": "string"},
+            "improvement": {"type": "string", "maxLength": 200},
         },
         "required": ["score", "reason", "evidence", "improvement"],
     }
@@ -200,8 +201,8 @@ def check_criterion(data: dict[str, Any] | None, raw: str, criterion: Criterion,
     if data is None:
         if not final:
             raise JudgeOutputError("no JSON object in the reply")
-        score = _score(re.search(r"score\D{0,5}(\d+)", raw, re.IGNORECASE).group(1)) if re.search(
-            r"score\D{0,5}(\d+)", raw, re.IGNORECASE) else None
+        found = re.search(r"score\D{0,5}(\d+)", raw, re.IGNORECASE)
+        score = _score(found.group(1)) if found else None
         if score is None:
             raise JudgeOutputError("no JSON and no score in the reply")
         data = {"score": score, "reason": " ".join(raw.split())[:300]}
@@ -266,7 +267,7 @@ async def _with_output_retries(call, check) -> Any:
 
 def _budget(judge: ModelClient, tokens: int) -> int:
     """Local models are slow and ramble: give them less room."""
-    return min(tokens, 160) if judge.model.startswith("local/") else tokens
+    return min(tokens, 240) if judge.model.startswith("local/") else tokens
 
 
 def _messages(base: list[dict[str, str]], problem: str | None) -> list[dict[str, str]]:
@@ -288,7 +289,8 @@ async def judge_criterion(judge: ModelClient, criterion: Criterion, rubric: Rubr
         return reply
 
     def check(reply, final):
-        return check_criterion(parse_json_object(reply.text), reply.text, criterion, rubric, record, final=final)
+        return check_criterion(parse_json_object(reply.text, want="score"), reply.text, criterion, rubric, record,
+                               final=final)
 
     result, _, attempts = await _with_output_retries(call, check)
     result["attempts"] = attempts
@@ -308,7 +310,7 @@ async def judge_overall(judge: ModelClient, rubric: Rubric, record: SessionRecor
         return reply
 
     def check(reply, final):
-        data = parse_json_object(reply.text)
+        data = parse_json_object(reply.text, want="strengths")
         if data is None:
             if not final:
                 raise JudgeOutputError("no JSON object in the overall reply")
@@ -347,15 +349,25 @@ def judge_figures(measured) -> list[str]:
     return lines
 
 
-async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClient) -> dict[str, Any]:
-    """The judged part (raises ModelError / EvaluationPending when it cannot be done)."""
+async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClient,
+                        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """The judged part (raises ModelError / EvaluationPending when it cannot be done).
+    ``on_progress(done, total)`` is called as each judge call completes."""
     measured_lines = judge_figures(measure(record))
     calls: list[dict[str, Any]] = []
     limit = asyncio.Semaphore(CONCURRENCY)
 
+    total = len(rubric.criteria) + 1
+    done = 0
+
     async def bounded(coro):
+        nonlocal done
         async with limit:
-            return await coro
+            result = await coro
+        done += 1
+        if on_progress:
+            on_progress(done, total)
+        return result
 
     started = datetime.now(timezone.utc)
     try:
@@ -385,12 +397,13 @@ class Outcome:
     report_path: Path | None = None
 
 
-async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *, save: bool = True) -> Outcome:
+async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *, save: bool = True,
+                   on_progress: Callable[[int, int], None] | None = None) -> Outcome:
     """Grade a session. The measured part is always computed; the judged part is added
     as a new evaluation (never overwriting one) or the session is marked pending."""
     measured = measure(record)
     try:
-        judged = await judge_session(record, rubric, judge)
+        judged = await judge_session(record, rubric, judge, on_progress)
     except (ModelError, EvaluationPending) as exc:
         reason = str(exc)
         outcome = Outcome(None, measured.to_dict(), pending_reason=reason)

@@ -63,8 +63,10 @@ def good_judge(score=4, quote="I'm sorry the bill jumped to $110", turn=1, overr
 async def test_complete_evaluation_is_saved_with_report(library, workspace):
     record, rubric = await finished_session(library, workspace, LINES)
     judge = good_judge()
-    outcome = await evaluate(record, rubric, judge)
+    progress = []
+    outcome = await evaluate(record, rubric, judge, on_progress=lambda done, total: progress.append((done, total)))
     ev = outcome.evaluation
+    assert progress[-1] == (len(rubric.criteria) + 1, len(rubric.criteria) + 1) and len(progress) == len(rubric.criteria) + 1
     assert [c["id"] for c in ev["criteria"]] == rubric.criterion_ids
     assert all(c["evidence"] == [{"turn": 1, "quote": "I'm sorry the bill jumped to $110"}] for c in ev["criteria"])
     assert ev["overall"]["score"] == 4.0 and ev["overall"]["passed"] is True
@@ -204,3 +206,11 @@ async def test_judge_through_fake_http_server(library, workspace, monkeypatch):
     assert ev["overall"]["score"] == 3.0 and ev["judge_model"] == "openai/fake"
     assert ev["criteria"][0]["evidence"] == [{"turn": 3, "quote": "What would make this right"}]
     assert "sk-fake-judge-key" not in (record.folder / "journal.jsonl").read_text()
+
+
+def test_truncated_reply_does_not_pass_a_nested_object_for_the_answer():
+    from simulator.engine import parse_json_object
+
+    truncated = '{"score": 4, "reason": "ok", "evidence": [{"turn": 1, "quote": "hi"}], "improvement": "more and mo'
+    assert parse_json_object(truncated, want="score") is None
+    assert parse_json_object('noise {"score": 3} tail', want="score") == {"score": 3}

@@ -98,10 +98,14 @@ class EndScreen(Screen):
         from ..evaluator import evaluate
 
         judge = self.rp.model_factory(self.rp.settings.evaluator)
-        self.feedback.show_status(f"Grading with {judge.model}… the measured figures are ready now "
-                                  "(Measured tab).")
+        status = (f"Grading with {judge.model}… the measured figures are ready now (Measured tab).")
+        self.feedback.show_status(status)
+
+        def progress(done: int, total: int) -> None:
+            self.feedback.show_status(f"{status}\n{'█' * done}{'░' * (total - done)} {done}/{total} judged")
+
         try:
-            outcome = await evaluate(self.record, self.record.rubric_snapshot(), judge)
+            outcome = await evaluate(self.record, self.record.rubric_snapshot(), judge, on_progress=progress)
         except RoleplayError as exc:
             self.feedback.show_status(f"Not graded: {exc}. Press g to try again.")
             return
