@@ -487,6 +487,13 @@ async def test_feedback_after_the_session_with_evidence_jump(workspace):
                 break
             await pilot.pause(0.05)
         assert app.focused is table
+        await pilot.press("right_square_bracket")  # next tab: the measured figures
+        await pilot.pause()
+        assert screen.query_one("#feedback-tabs").active == "tab-measured"
+        await pilot.press("left_square_bracket")
+        await pilot.pause()
+        table.focus()
+        await pilot.pause()
         await pilot.press("enter")  # jump to the evidence
         await pilot.pause()
         assert screen.query_one("#feedback-tabs").active == "tab-transcript"

@@ -31,6 +31,8 @@ class EndScreen(Screen):
         Binding("enter,escape", "library", "Library", id="end.library"),
         Binding("p", "practise_again", "Practise again", id="end.again"),
         Binding("g", "grade", "Grade again", id="end.grade"),
+        Binding("right_square_bracket", "tab(1)", "Next tab", id="end.next_tab"),
+        Binding("left_square_bracket", "tab(-1)", "Previous tab", id="end.previous_tab", show=False),
         Binding("h", "app.open_history", "History", id="end.history"),
         Binding("q", "app.quit", "Quit", id="end.quit", show=False),
     ]
@@ -38,6 +40,7 @@ class EndScreen(Screen):
         ("practice: again with this persona", "practise_again", "Read the same brief and start again"),
         ("library: open", "library", "Back to the persona library"),
         ("feedback: grade again", "grade", "Grade this session again (adds a new evaluation)"),
+        ("feedback: next tab", "tab(1)", "Result, Measured, Better replies, Transcript"),
     ]
 
     def __init__(self, record: "SessionRecord", *, elapsed_s: float | None = None) -> None:
@@ -84,6 +87,14 @@ class EndScreen(Screen):
         else:  # stay on the Result tab, where grading's progress shows
             self.query_one("#feedback-tabs Tabs").focus()
             self.action_grade()
+
+    def action_tab(self, step: int) -> None:
+        """Cycle the feedback tabs: Result, Measured, Better replies, Transcript."""
+        from textual.widgets import TabbedContent
+
+        tabs = self.query_one("#feedback-tabs", TabbedContent)
+        order = ["tab-result", "tab-measured", "tab-better", "tab-transcript"]
+        tabs.active = order[(order.index(tabs.active) + step) % len(order)]
 
     def action_grade(self) -> None:
         if self.rp.settings is None:
