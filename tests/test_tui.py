@@ -541,3 +541,31 @@ async def test_last_score_column_shows_the_grade(workspace):
         await settle(pilot)
         table = app.screen.query_one("#personas", DataTable)
         assert table.get_row(DANA)[4] == "4.0 ✓"
+
+
+async def test_resume_an_unfinished_session_from_history(workspace):
+    from simulator.engine import Conversation
+    from simulator.sessions import Turn
+
+    library = load_library(workspace)
+    persona = library.personas[DANA]
+    crashed = Conversation.start(persona, library.rubric_for(persona), ScriptedModel(), workspace=workspace)
+    crashed._add(Turn(index=1, speaker="learner", text="Typed just before the crash"))  # never answered
+    model = ScriptedModel(replies=["Finally, an answer."])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TranscriptScreen)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        assert app.screen.query_one("#prompt", Input).value == "Typed just before the crash"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert ("customer", "Finally, an answer.") in bubbles(app.screen)
+    assert [t.text for t in journal(workspace).turns] == [persona.opening, "Typed just before the crash",
+                                                         "Finally, an answer."]

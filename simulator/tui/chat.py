@@ -123,6 +123,8 @@ class ChatScreen(Screen):
         self._started_at = self.rp.clock()
         self.query_one("#transcript", VerticalScroll).anchor()
         self.query_one("#notice").display = False
+        if self.conversation.pending_text:  # resumed with a message that never got its reply
+            self.query_one("#prompt", Input).value = self.conversation.pending_text
         self.update_status()
         self.set_interval(1.0, self.update_status)
 

@@ -126,6 +126,10 @@ class TranscriptScreen(Screen):
     CSS_PATH = STYLES / "history.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="transcript.back"),
+        Binding("r", "resume", "Resume", id="transcript.resume"),
+    ]
+    PALETTE = [
+        ("session: resume", "resume", "Carry on with this unfinished session"),
     ]
 
     def __init__(self, record: "SessionRecord") -> None:
@@ -151,6 +155,29 @@ class TranscriptScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one("#transcript-view").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resume":
+            return not self.record.ended
+        return True
+
+    def action_resume(self) -> None:
+        """Continue an unfinished session from its journal (e.g. after a crash)."""
+        from ..engine import Conversation
+        from ..errors import RoleplayError
+        from .chat import ChatScreen
+
+        if self.rp.settings is None:
+            self.notify(self.rp.settings_error or "settings are still loading", severity="error")
+            return
+        try:
+            conversation = Conversation.resume(self.record, self.rp.model_factory(self.rp.settings.persona),
+                                               clock=self.rp.clock)
+        except RoleplayError as exc:
+            self.notify(str(exc), title="Cannot resume", severity="error", timeout=12)
+            return
+        self.rp.library_stale = True
+        self.app.switch_screen(ChatScreen(conversation))
 
     def action_back(self) -> None:
         self.app.pop_screen()
