@@ -15,11 +15,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen, Screen
+from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from .widgets import STYLES, Bubble, FrustrationMeter, bubble_for_turn, format_elapsed
+from .widgets import AppScreen, STYLES, Bubble, FrustrationMeter, bubble_for_turn, format_elapsed
 
 if TYPE_CHECKING:
     from ..engine import Conversation
@@ -57,7 +57,7 @@ class ConfirmEnd(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class ChatScreen(Screen):
+class ChatScreen(AppScreen):
     """One live practice session."""
 
     CSS_PATH = STYLES / "chat.tcss"
@@ -93,10 +93,6 @@ class ChatScreen(Screen):
         self._reply_text = ""
         self._started_at = 0.0
         self._notice_timer = None
-
-    @property
-    def rp(self) -> "RoleplayApp":
-        return self.app  # type: ignore[return-value]
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:

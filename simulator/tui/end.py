@@ -12,18 +12,17 @@ from typing import TYPE_CHECKING
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from .feedback import FeedbackView
-from .widgets import STYLES, OUTCOME_HEADLINES, display_folder, format_elapsed, learner_turns
+from .widgets import AppScreen, STYLES, OUTCOME_HEADLINES, display_folder, format_elapsed, learner_turns
 
 if TYPE_CHECKING:
     from ..sessions import SessionRecord
     from .app import RoleplayApp
 
 
-class EndScreen(Screen):
+class EndScreen(AppScreen):
     """The summary after a session ends."""
 
     CSS_PATH = STYLES / "end.tcss"
@@ -48,10 +47,6 @@ class EndScreen(Screen):
         self.record = record
         self.outcome = record.outcome
         self.elapsed_s = elapsed_s
-
-    @property
-    def rp(self) -> "RoleplayApp":
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         record = self.record

@@ -8,18 +8,17 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from .widgets import (STYLES, SessionTable, bubble_for_turn, display_folder, format_started, learner_turns,
-                      outcome_label)
+from .widgets import (STYLES, AppScreen, SessionTable, bubble_for_turn, display_folder, format_started,
+                      learner_turns, outcome_label)
 
 if TYPE_CHECKING:
     from ..sessions import SessionRecord
     from .app import RoleplayApp
 
 
-class HistoryScreen(Screen):
+class HistoryScreen(AppScreen):
     """Every session in the workspace."""
 
     CSS_PATH = STYLES / "history.tcss"
@@ -36,10 +35,6 @@ class HistoryScreen(Screen):
         super().__init__()
         self.records: dict[str, "SessionRecord"] = {}
         self.loaded = False
-
-    @property
-    def rp(self) -> "RoleplayApp":
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static("History · past sessions, newest first", classes="screen-title")
@@ -120,7 +115,7 @@ class HistoryScreen(Screen):
         self.app.pop_screen()
 
 
-class TranscriptScreen(Screen):
+class TranscriptScreen(AppScreen):
     """One past session, read-only."""
 
     CSS_PATH = STYLES / "history.tcss"
@@ -135,10 +130,6 @@ class TranscriptScreen(Screen):
     def __init__(self, record: "SessionRecord") -> None:
         super().__init__()
         self.record = record
-
-    @property
-    def rp(self) -> "RoleplayApp":
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         record = self.record

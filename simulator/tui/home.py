@@ -12,10 +12,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Select, Static
 
-from .widgets import STYLES, PersonaTable, fit, problem_text, short_outcome
+from .widgets import AppScreen, STYLES, PersonaTable, fit, problem_text, short_outcome
 
 if TYPE_CHECKING:
     from ..library import Library
@@ -29,7 +28,7 @@ COLUMNS = (("Name", "name", 15), ("Title", "title", 21), ("Level", "level", 6), 
 WIDTH = {key: width for _, key, width in COLUMNS}
 
 
-class HomeScreen(Screen):
+class HomeScreen(AppScreen):
     """The persona picker."""
 
     CSS_PATH = STYLES / "home.tcss"
@@ -55,10 +54,6 @@ class HomeScreen(Screen):
         self.skill: str | None = None
         self.data: "LibraryData | None" = None
         self.loaded = False
-
-    @property
-    def rp(self) -> "RoleplayApp":
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield Static("roleplay · pick a customer to practise with", classes="screen-title")

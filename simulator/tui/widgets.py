@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Iterable
 
 from textual.binding import Binding
 from textual.content import Content
+from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
     from ..errors import Problem
     from ..sessions import Turn
+    from .app import RoleplayApp
 
 STYLES = Path(__file__).resolve().parent  # the .tcss files (absolute: subclasses elsewhere still find them)
 
@@ -158,3 +160,11 @@ class SessionTable(DataTable):
     """The history table; Enter (shown in the footer) opens the highlighted transcript."""
 
     BINDINGS = [Binding("enter", "select_cursor", "Transcript", id="history.open")]
+
+
+class AppScreen(Screen):
+    """A screen of this app: ``rp`` is the app, typed."""
+
+    @property
+    def rp(self) -> "RoleplayApp":
+        return self.app  # type: ignore[return-value]
