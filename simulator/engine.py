@@ -541,6 +541,6 @@ def clean_reply(text: str, name: str) -> str:
                   flags=re.IGNORECASE)
     if len(text) >= 2 and text[0] == text[-1] == '"':
         text = text[1:-1].strip()
-    if text.count('"') % 2 == 1 and text[:1] == '"' or text[-1:] == '"' and text.count('"') % 2 == 1:
+    if text.count('"') % 2 and '"' in (text[:1], text[-1:]):
         text = text.strip('"').strip()  # an unmatched quote at either end
     return text

@@ -36,7 +36,7 @@ from .config import BUILTIN_MODEL
 from .engine import parse_json_object
 from .errors import ModelError, RoleplayError
 from .gateway import ModelClient
-from .metrics import measure, summary_lines
+from .metrics import Measurements, measure, summary_lines
 from .rubric import Criterion, Rubric
 from .sessions import Journal, SessionRecord, now_iso
 
@@ -277,16 +277,24 @@ def _messages(base: list[dict[str, str]], problem: str | None) -> list[dict[str,
                                                "Answer again with valid JSON exactly as asked."}]
 
 
-async def judge_criterion(judge: ModelClient, criterion: Criterion, rubric: Rubric, record: SessionRecord,
-                          measured_lines: list[str], calls: list[dict[str, Any]]) -> dict[str, Any]:
-    messages = [{"role": "system", "content": SYSTEM},
-                {"role": "user", "content": criterion_prompt(criterion, rubric, record, measured_lines)}]
+def _judge_call(judge: ModelClient, prompt: str, schema: dict[str, Any], max_tokens: int,
+                calls: list[dict[str, Any]]):
+    """A judge call at temperature 0 that records itself; ``problem`` is the feedback for a retry."""
+    base = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
 
-    async def call(problem):
-        reply = await judge.complete(_messages(messages, problem), temperature=0.0,
-                                     max_tokens=_budget(judge, 400), json_schema=criterion_schema(rubric))
+    async def call(problem: str | None):
+        reply = await judge.complete(_messages(base, problem), temperature=0.0,
+                                     max_tokens=_budget(judge, max_tokens), json_schema=schema)
         calls.append(reply.record.to_dict())
         return reply
+
+    return call
+
+
+async def judge_criterion(judge: ModelClient, criterion: Criterion, rubric: Rubric, record: SessionRecord,
+                          measured_lines: list[str], calls: list[dict[str, Any]]) -> dict[str, Any]:
+    call = _judge_call(judge, criterion_prompt(criterion, rubric, record, measured_lines),
+                       criterion_schema(rubric), 400, calls)
 
     def check(reply, final):
         return check_criterion(parse_json_object(reply.text, want="score"), reply.text, criterion, rubric, record,
@@ -299,15 +307,8 @@ async def judge_criterion(judge: ModelClient, criterion: Criterion, rubric: Rubr
 
 async def judge_overall(judge: ModelClient, rubric: Rubric, record: SessionRecord, measured_lines: list[str],
                         calls: list[dict[str, Any]]) -> dict[str, Any]:
-    messages = [{"role": "system", "content": SYSTEM},
-                {"role": "user", "content": overall_prompt(rubric, record, measured_lines)}]
+    call = _judge_call(judge, overall_prompt(rubric, record, measured_lines), OVERALL_SCHEMA, 600, calls)
     learner = {t.index: t.text for t in record.turns if t.speaker == "learner"}
-
-    async def call(problem):
-        reply = await judge.complete(_messages(messages, problem), temperature=0.0,
-                                     max_tokens=_budget(judge, 600), json_schema=OVERALL_SCHEMA)
-        calls.append(reply.record.to_dict())
-        return reply
 
     def check(reply, final):
         data = parse_json_object(reply.text, want="strengths")
@@ -350,10 +351,11 @@ def judge_figures(measured) -> list[str]:
 
 
 async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClient,
-                        on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+                        on_progress: Callable[[int, int], None] | None = None,
+                        measured: Measurements | None = None) -> dict[str, Any]:
     """The judged part (raises ModelError / EvaluationPending when it cannot be done).
     ``on_progress(done, total)`` is called as each judge call completes."""
-    measured_lines = judge_figures(measure(record))
+    measured_lines = judge_figures(measured or measure(record))
     calls: list[dict[str, Any]] = []
     limit = asyncio.Semaphore(CONCURRENCY)
 
@@ -403,7 +405,7 @@ async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *,
     as a new evaluation (never overwriting one) or the session is marked pending."""
     measured = measure(record)
     try:
-        judged = await judge_session(record, rubric, judge, on_progress)
+        judged = await judge_session(record, rubric, judge, on_progress, measured)
     except (ModelError, EvaluationPending) as exc:
         reason = str(exc)
         outcome = Outcome(None, measured.to_dict(), pending_reason=reason)
@@ -440,8 +442,6 @@ def score_bar(score: float, low: int, high: int, width: int = 10) -> str:
 
 def render_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any],
                   evaluation: dict[str, Any] | None, pending: str | None) -> str:
-    from .metrics import Measurements
-
     persona = record.persona
     lines = [f"# Feedback: {persona.get('name', record.persona_id)} — {persona.get('title', '')}", "",
              f"Session `{record.session_id}`, started {record.started_at[:16].replace('T', ' ')} UTC; "

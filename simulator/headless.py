@@ -78,11 +78,11 @@ def run(args: argparse.Namespace, workspace: Path) -> int:
     if not quiet:
         print(f"\n[{conversation.record.outcome}: {conversation.record.end_reason}] "
               f"saved in {conversation.record.folder}")
-    from .evaluator import evaluate
+    from .grading import grade
 
     if settings.evaluator.is_builtin and not quiet:
         print("grading with the built-in model (unreliable)…", file=sys.stderr)
-    outcome = asyncio.run(evaluate(conversation.record, rubric, Gateway(settings.evaluator)))
+    outcome = grade(conversation.record, rubric, settings.evaluator)
     if args.json:
         data = conversation.record.to_dict()
         data["measured"] = outcome.measured
