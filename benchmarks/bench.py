@@ -52,13 +52,13 @@ asyncio.run(main())
 MODEL = r"""
 import asyncio, time
 t0 = time.perf_counter()
-from simulator.gateway import litellm
+from simulator.models.gateway import litellm
 litellm()
 t_import = time.perf_counter() - t0
-from simulator import local_models
+from simulator.models import local_models
 t1 = time.perf_counter(); local_models.load("smollm2-135m"); t_load = time.perf_counter() - t1
-from simulator.config import load_settings
-from simulator.gateway import Gateway
+from simulator.models.config import load_settings
+from simulator.models.gateway import Gateway
 async def main():
     s = load_settings(None).persona
     out = []

@@ -13,19 +13,19 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import RoleplayError
+from .core.errors import RoleplayError
 
 
 def _workspace(args: argparse.Namespace) -> Path:
-    from . import locations
+    from .core import locations
 
     return locations.resolve_workspace(args.workspace)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from . import locations
-    from .errors import display_path
-    from .library import validate_paths
+    from .content.library import validate_paths
+    from .core import locations
+    from .core.errors import display_path
 
     workspace = _workspace(args)
     paths = [Path(p) for p in args.paths] or [workspace / locations.RUBRICS, workspace / locations.PERSONAS]
@@ -45,7 +45,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_personas(args: argparse.Namespace) -> int:
-    from .library import load_library
+    from .content.library import load_library
 
     library = load_library(_workspace(args))
     if args.json:
@@ -70,7 +70,7 @@ def cmd_personas(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace, workspace: Path | None = None):
-    from .config import load_settings
+    from .models.config import load_settings
 
     return load_settings(workspace if workspace is not None else _workspace(args),
                          model=getattr(args, "model", None), evaluator_model=getattr(args, "evaluator_model", None))
@@ -91,7 +91,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from . import modelcheck
+    from .models import modelcheck
 
     action = args.action or "list"
     if action == "list":
@@ -124,13 +124,15 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import headless
+    from .grading import run as grading
+    from .practice import headless
 
-    return headless.run(args, _workspace(args))
+    played = headless.run(args, _workspace(args))
+    return played if isinstance(played, int) else grading.report_played(played, args.json)
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from .sessions import iter_sessions
+    from .practice.sessions import iter_sessions
 
     rows = list(iter_sessions(_workspace(args)))
     if args.json:
@@ -146,7 +148,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import grading
+    from .grading import run as grading
 
     return grading.run_cli(args, _workspace(args))
 

@@ -18,7 +18,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 def isolated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point every folder the app uses at a temp dir; the workspace is a fresh copy of
     the bundled library, so no test writes into the repository."""
-    from simulator import locations
+    from simulator.core import locations
 
     workspace = tmp_path / "workspace"
     locations.seed_workspace(workspace)
@@ -36,7 +36,7 @@ def workspace(isolated_folders: Path) -> Path:
 
 
 def builtin_model_installed() -> bool:
-    from simulator.local_models import builtin_path
+    from simulator.models.local_models import builtin_path
 
     try:
         import llama_cpp  # noqa: F401

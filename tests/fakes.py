@@ -1,6 +1,6 @@
 """A scripted fake model for every test that is not about the real one.
 
-It has the same shape as :class:`simulator.gateway.Gateway` (``stream`` and
+It has the same shape as :class:`simulator.models.gateway.Gateway` (``stream`` and
 ``complete``), so the engine, the evaluator and the TUI cannot tell the difference.
 Replies come from scripts (lists consumed in order) or from functions of the
 messages; an item that is an exception is raised instead of answered.
@@ -13,8 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from simulator.errors import ModelError
-from simulator.gateway import CallRecord, Reply, RetryNotice
+from simulator.core.errors import ModelError
+from simulator.models.gateway import CallRecord, Reply, RetryNotice
 
 Script = list[Any] | Callable[[list[dict[str, str]]], Any]
 

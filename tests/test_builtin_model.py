@@ -9,8 +9,9 @@ import subprocess
 import sys
 
 from conftest import requires_builtin_model
-from simulator.config import BUILTIN_MODEL, load_settings
-from simulator.gateway import Gateway, litellm
+
+from simulator.models.config import BUILTIN_MODEL, load_settings
+from simulator.models.gateway import Gateway, litellm
 
 pytestmark = requires_builtin_model
 

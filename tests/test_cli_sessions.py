@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from fakeserver import FakeServer, ok, slow
-from simulator.sessions import list_session_folders, read_journal
+
+from simulator.practice.sessions import list_session_folders, read_journal
 
 
 def cli(*args, env=None, timeout=120, input=None):
@@ -57,7 +57,8 @@ def test_sigkill_mid_stream_then_resume(workspace, tmp_path):
     assert record.turns[2].text == "I hear you, go on." and not record.ended
 
     from fakes import ScriptedModel
-    from simulator.engine import Conversation
+
+    from simulator.practice.engine import Conversation
 
     conversation = Conversation.resume(record, ScriptedModel(replies=["Fine, resumed."]), use_director=False)
     assert conversation.pending_text == "Second message."  # the unanswered message is handed back

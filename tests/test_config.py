@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from simulator.config import BUILTIN_MODEL, load_settings
-from simulator.errors import FileFormatError
+from simulator.core.errors import FileFormatError
+from simulator.models.config import BUILTIN_MODEL, load_settings
 
 
 def write(path: Path, text: str) -> Path:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from fakes import ScriptedModel, model_error
-from simulator.engine import Conversation, customer_system_prompt, guard_reply, ConversationState
-from simulator.errors import ModelError, SessionError
-from simulator.library import load_library
-from simulator.sessions import list_session_folders, read_journal
+
+from simulator.content.library import load_library
+from simulator.core.errors import ModelError, SessionError
+from simulator.practice.engine import Conversation, ConversationState, customer_system_prompt, guard_reply
+from simulator.practice.sessions import list_session_folders, read_journal
 
 
 @pytest.fixture
@@ -228,7 +228,7 @@ async def test_resume_from_journal(library, dana, workspace):
 
 async def test_resume_hands_back_unanswered_learner_turn(library, dana, workspace):
     conv = start(library, dana, ScriptedModel(), workspace)
-    from simulator.sessions import Turn
+    from simulator.practice.sessions import Turn
     conv._add(Turn(index=1, speaker="learner", text="Typed before the crash"))  # reply never came
     again = Conversation.resume(read_journal(conv.record.folder), ScriptedModel())
     assert again.pending_text == "Typed before the crash"
@@ -256,7 +256,7 @@ def test_guard_accepts_ordinary_customer_reply(dana):
 
 
 def test_rambling_reply_is_cut_short():
-    from simulator.engine import clean_reply
+    from simulator.practice.engine import clean_reply
 
     looping = " ".join(["I'm going to be amazing."] * 10)
     assert clean_reply(looping, "Dana Whitaker").count("amazing") == 4

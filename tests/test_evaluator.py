@@ -7,12 +7,12 @@ import json
 import re
 
 import pytest
-
 from fakes import ScriptedModel, model_error
-from simulator.engine import Conversation
-from simulator.evaluator import evaluate, transcript_block
-from simulator.library import load_library
-from simulator.sessions import read_journal
+
+from simulator.content.library import load_library
+from simulator.grading.evaluator import evaluate, transcript_block
+from simulator.practice.engine import Conversation
+from simulator.practice.sessions import read_journal
 
 
 @pytest.fixture
@@ -183,8 +183,9 @@ async def test_learner_injection_stays_inside_the_data_block_and_is_flagged(libr
 
 async def test_judge_through_fake_http_server(library, workspace, monkeypatch):
     from fakeserver import FakeServer, malformed, ok
-    from simulator.config import RoleSettings
-    from simulator.gateway import Gateway
+
+    from simulator.models.config import RoleSettings
+    from simulator.models.gateway import Gateway
 
     record, rubric = await finished_session(library, workspace, LINES)
 
@@ -209,7 +210,7 @@ async def test_judge_through_fake_http_server(library, workspace, monkeypatch):
 
 
 def test_truncated_reply_does_not_pass_a_nested_object_for_the_answer():
-    from simulator.engine import parse_json_object
+    from simulator.core.text import parse_json_object
 
     truncated = '{"score": 4, "reason": "ok", "evidence": [{"turn": 1, "quote": "hi"}], "improvement": "more and mo'
     assert parse_json_object(truncated, want="score") is None

@@ -19,12 +19,20 @@ os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 import litellm  # noqa: E402
 import openai  # noqa: E402
 import pytest  # noqa: E402
-from litellm.exceptions import MidStreamFallbackError  # noqa: E402  (not exported as litellm.X)
-
 from fakeserver import (  # noqa: E402
-    CONTEXT_LENGTH_MESSAGE, FakeServer, context_length_exceeded, drop_mid_stream, fake_server_fixture, hang,
-    malformed, ok, slow, stall, status,
+    CONTEXT_LENGTH_MESSAGE,
+    FakeServer,
+    context_length_exceeded,
+    drop_mid_stream,
+    fake_server_fixture,
+    hang,
+    malformed,
+    ok,
+    slow,
+    stall,
+    status,
 )
+from litellm.exceptions import MidStreamFallbackError  # noqa: E402  (not exported as litellm.X)
 
 litellm.suppress_debug_info = True
 

@@ -6,12 +6,21 @@ from __future__ import annotations
 import socket
 
 import pytest
+from fakeserver import (
+    FakeServer,
+    context_length_exceeded,
+    drop_mid_stream,
+    fake_server_fixture,
+    hang,
+    malformed,
+    ok,
+    stall,
+    status,
+)
 
-from fakeserver import (FakeServer, context_length_exceeded, drop_mid_stream, fake_server_fixture, hang,
-                        malformed, ok, stall, status)
-from simulator.config import RoleSettings
-from simulator.errors import ModelError
-from simulator.gateway import Gateway, classify, redact
+from simulator.core.errors import ModelError
+from simulator.models.config import RoleSettings
+from simulator.models.gateway import Gateway, classify, redact
 
 fake_server = fake_server_fixture()
 KEY = "sk-test-abcdefghijklmnopqrstuvwxyz0123"
@@ -156,9 +165,9 @@ async def test_unreachable_host(monkeypatch):
 
 
 async def test_engine_loses_nothing_when_the_model_fails(fake_server, workspace):
-    from simulator.engine import Conversation
-    from simulator.library import load_library
-    from simulator.sessions import read_journal
+    from simulator.content.library import load_library
+    from simulator.practice.engine import Conversation
+    from simulator.practice.sessions import read_journal
 
     library = load_library(workspace)
     persona = library.persona("overcharged-loyal-customer")

@@ -1,4 +1,4 @@
-"""Measured evaluation (simulator.metrics) on hand-written transcripts with known answers."""
+"""Measured evaluation (simulator.grading.metrics) on hand-written transcripts with known answers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from simulator.metrics import INFORMS, classify_question, measure, split_sentences, summary_lines
-from simulator.sessions import SessionRecord, Turn
+from simulator.grading.metrics import INFORMS, classify_question, measure, split_sentences, summary_lines
+from simulator.practice.sessions import SessionRecord, Turn
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -139,7 +139,7 @@ def test_summary_lines():
 
 
 def test_metrics_does_not_import_textual_or_litellm():
-    code = ("import sys, simulator.metrics; "
+    code = ("import sys, simulator.grading.metrics; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('textual', 'litellm')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

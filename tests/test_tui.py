@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from fakes import ScriptedModel, model_error
 from textual.widgets import DataTable, Input, Markdown, Static
 
-from fakes import ScriptedModel, model_error
-from simulator.library import load_library
-from simulator.sessions import list_session_folders, read_journal
+from simulator.content.library import load_library
+from simulator.practice.sessions import list_session_folders, read_journal
 from simulator.tui.app import RoleplayApp
 from simulator.tui.brief import BriefModal, BriefScreen
 from simulator.tui.chat import BUILTIN_BANNER, ChatScreen
@@ -97,7 +97,7 @@ def test_importing_the_app_does_not_import_litellm():
 
 
 async def test_warm_up_runs_after_first_paint_only_with_the_real_gateway(workspace, monkeypatch):
-    import simulator.gateway as gateway
+    import simulator.models.gateway as gateway
 
     calls = []
 
@@ -412,7 +412,7 @@ async def test_broken_config_is_reported_not_fatal(workspace):
 
 @pytest.fixture
 def fixed_session_id(monkeypatch):
-    import simulator.engine as engine
+    import simulator.practice.engine as engine
 
     monkeypatch.setattr(engine, "new_session_id", lambda persona_id: f"20260101-090000-{persona_id}-0000")
 
@@ -544,8 +544,8 @@ async def test_last_score_column_shows_the_grade(workspace):
 
 
 async def test_resume_an_unfinished_session_from_history(workspace):
-    from simulator.engine import Conversation
-    from simulator.sessions import Turn
+    from simulator.practice.engine import Conversation
+    from simulator.practice.sessions import Turn
 
     library = load_library(workspace)
     persona = library.personas[DANA]

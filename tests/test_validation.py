@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 
 from simulator import cli
-from simulator.errors import Problem, display_path
-from simulator.library import load_library, validate_paths
+from simulator.content.library import load_library, validate_paths
+from simulator.core.errors import Problem, display_path
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent

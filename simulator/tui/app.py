@@ -24,17 +24,17 @@ from .home import HomeScreen
 from .widgets import STYLES
 
 if TYPE_CHECKING:
-    from ..config import RoleSettings, Settings
-    from ..engine import Conversation
-    from ..gateway import ModelClient
-    from ..library import Library
-    from ..persona import Persona
+    from ..content.library import Library
+    from ..content.persona import Persona
+    from ..models.config import RoleSettings, Settings
+    from ..models.gateway import ModelClient
+    from ..practice.engine import Conversation
 
 ModelFactory = Callable[["RoleSettings"], "ModelClient"]
 
 
 def default_model_factory(settings: "RoleSettings") -> "ModelClient":
-    from ..gateway import Gateway  # imports litellm lazily, on the first call
+    from ..models.gateway import Gateway  # imports litellm lazily, on the first call
 
     return Gateway(settings)
 
@@ -53,10 +53,10 @@ class LibraryData:
 
 def load_library_data(workspace: Path, model: str | None, evaluator_model: str | None) -> LibraryData:
     """Settings, personas and the last outcome per persona (runs in a worker thread)."""
-    from ..config import load_settings
-    from ..errors import RoleplayError
-    from ..library import load_library
-    from ..sessions import iter_sessions
+    from ..content.library import load_library
+    from ..core.errors import RoleplayError
+    from ..models.config import load_settings
+    from ..practice.sessions import iter_sessions
 
     data = LibraryData()
     try:
@@ -129,8 +129,8 @@ class RoleplayApp(App[int]):
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self, settings: "RoleSettings") -> None:
         """Import litellm and load a local model off the UI thread, so the first reply is quicker."""
-        from ..errors import RoleplayError
-        from ..gateway import warm_up
+        from ..core.errors import RoleplayError
+        from ..models.gateway import warm_up
 
         try:
             asyncio.run(warm_up(settings))
@@ -142,7 +142,7 @@ class RoleplayApp(App[int]):
     # -- sessions ----------------------------------------------------------------------
     def start_conversation(self, persona: "Persona") -> "Conversation | None":
         """Open a session on ``persona``; on failure explain why and return None."""
-        from ..errors import RoleplayError
+        from ..core.errors import RoleplayError
 
         if self.settings is None:
             self.notify(self.settings_error or "settings are still loading — try again in a moment",
@@ -151,7 +151,7 @@ class RoleplayApp(App[int]):
         if self.library is None:
             return None
         try:
-            from ..engine import Conversation
+            from ..practice.engine import Conversation
 
             rubric = self.library.rubric_for(persona)
             model = self.model_factory(self.settings.persona)

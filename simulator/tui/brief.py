@@ -18,7 +18,7 @@ from textual.widgets import Footer, Markdown, Static
 from .widgets import STYLES
 
 if TYPE_CHECKING:
-    from ..persona import Persona
+    from ..content.persona import Persona
     from .app import RoleplayApp
 
 

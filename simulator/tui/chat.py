@@ -19,12 +19,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from .widgets import AppScreen, STYLES, Bubble, FrustrationMeter, bubble_for_turn, format_elapsed
+from .widgets import STYLES, AppScreen, Bubble, FrustrationMeter, bubble_for_turn, format_elapsed
 
 if TYPE_CHECKING:
-    from ..engine import Conversation
-    from ..sessions import Turn
-    from .app import RoleplayApp
+    from ..practice.engine import Conversation
+    from ..practice.sessions import Turn
 
 BUILTIN_BANNER = ("Built-in model SmolLM2-135M: fast but weak at staying in character; set ROLEPLAY_MODEL "
                   "for better practice (see `roleplay config`)")
@@ -200,7 +199,7 @@ class ChatScreen(AppScreen):
         return await self.conversation.send(text, on_chunk=self._on_chunk, on_reset=self._on_reset)
 
     def _on_chunk(self, chunk: str) -> None:
-        from ..engine import clean_reply
+        from ..practice.engine import clean_reply
 
         self._reply_text += chunk
         if self._reply_bubble is not None:
@@ -255,7 +254,7 @@ class ChatScreen(AppScreen):
         if event.state == WorkerState.CANCELLED:
             self.show_notice("Reply cancelled — your message is back in the box.")
             return
-        from ..errors import ModelError, RoleplayError
+        from ..core.errors import ModelError, RoleplayError
 
         error = worker.error
         if isinstance(error, ModelError):

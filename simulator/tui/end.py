@@ -15,11 +15,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
 
 from .feedback import FeedbackView
-from .widgets import AppScreen, STYLES, OUTCOME_HEADLINES, display_folder, format_elapsed, learner_turns
+from .widgets import OUTCOME_HEADLINES, STYLES, AppScreen, display_folder, format_elapsed, learner_turns
 
 if TYPE_CHECKING:
-    from ..sessions import SessionRecord
-    from .app import RoleplayApp
+    from ..practice.sessions import SessionRecord
 
 
 class EndScreen(AppScreen):
@@ -73,7 +72,7 @@ class EndScreen(AppScreen):
         return self.query_one("#feedback", FeedbackView)
 
     def on_mount(self) -> None:
-        from ..metrics import measure
+        from ..grading.metrics import measure
 
         self.feedback.show_measured(measure(self.record).to_dict())
         if self.record.evaluations:
@@ -100,8 +99,8 @@ class EndScreen(AppScreen):
     @work(exclusive=True, group="evaluate", exit_on_error=False)
     async def grade(self) -> None:
         """Grade with the evaluator model; the outcome lands in the feedback view."""
-        from ..errors import RoleplayError
-        from ..evaluator import evaluate
+        from ..core.errors import RoleplayError
+        from ..grading.evaluator import evaluate
 
         judge = self.rp.model_factory(self.rp.settings.evaluator)
         status = (f"Grading with {judge.model}… the measured figures are ready now (Measured tab).")

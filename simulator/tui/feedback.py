@@ -13,12 +13,12 @@ from typing import Any
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.message import Message
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ..evaluator import score_bar
-from ..metrics import Measurements, summary_lines
+from ..grading.evaluator import score_bar
+from ..grading.metrics import Measurements, summary_lines
 from .widgets import bubble_for_turn
 
 

@@ -10,12 +10,19 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Static
 
-from .widgets import (STYLES, AppScreen, SessionTable, bubble_for_turn, display_folder, format_started,
-                      learner_turns, outcome_label)
+from .widgets import (
+    STYLES,
+    AppScreen,
+    SessionTable,
+    bubble_for_turn,
+    display_folder,
+    format_started,
+    learner_turns,
+    outcome_label,
+)
 
 if TYPE_CHECKING:
-    from ..sessions import SessionRecord
-    from .app import RoleplayApp
+    from ..practice.sessions import SessionRecord
 
 
 class HistoryScreen(AppScreen):
@@ -54,7 +61,7 @@ class HistoryScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="history", exit_on_error=False)
     def _load(self) -> None:
-        from ..sessions import iter_sessions
+        from ..practice.sessions import iter_sessions
 
         records = list(iter_sessions(self.rp.workspace))
         self.app.call_from_thread(self._loaded, records)
@@ -154,8 +161,8 @@ class TranscriptScreen(AppScreen):
 
     def action_resume(self) -> None:
         """Continue an unfinished session from its journal (e.g. after a crash)."""
-        from ..engine import Conversation
-        from ..errors import RoleplayError
+        from ..core.errors import RoleplayError
+        from ..practice.engine import Conversation
         from .chat import ChatScreen
 
         if self.rp.settings is None:

@@ -14,11 +14,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Select, Static
 
-from .widgets import AppScreen, STYLES, PersonaTable, fit, problem_text, short_outcome
+from .widgets import STYLES, AppScreen, PersonaTable, fit, problem_text, short_outcome
 
 if TYPE_CHECKING:
-    from ..library import Library
-    from .app import LibraryData, RoleplayApp
+    from ..content.library import Library
+    from .app import LibraryData
 
 DIFFICULTY_CYCLE: tuple[str | None, ...] = (None, "easy", "medium", "hard")
 BROKEN_PREFIX = "broken:"

@@ -16,8 +16,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 if TYPE_CHECKING:
-    from ..errors import Problem
-    from ..sessions import Turn
+    from ..core.errors import Problem
+    from ..practice.sessions import Turn
     from .app import RoleplayApp
 
 STYLES = Path(__file__).resolve().parent  # the .tcss files (absolute: subclasses elsewhere still find them)

@@ -24,9 +24,9 @@ from typing import Any, Iterator
 
 from pydantic import Field
 
-from . import locations
-from .errors import FileFormatError, ModelError, NotFoundError, Problem
-from .formats import FileModel, load_model
+from ..content.formats import FileModel, load_model
+from ..core import locations
+from ..core.errors import FileFormatError, ModelError, NotFoundError, Problem
 
 BUILTIN_NAME = "smollm2-135m"
 BUILTIN_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -92,7 +92,7 @@ def read_registry() -> ModelRegistry:
 def write_registry(registry: ModelRegistry) -> Path:
     import yaml
 
-    from .storage import atomic_write_text
+    from ..core.storage import atomic_write_text
 
     path = locations.model_registry_file()
     text = "# Local GGUF models registered with `roleplay models add` / `roleplay models pull`.\n"

@@ -9,7 +9,7 @@ itself, so that:
 * files over :data:`MAX_BYTES` are refused before they are read;
 * every value and key keeps its ``line:col`` so later validation can say where.
 
-All failures are :class:`~simulator.errors.FileFormatError` with one-line messages.
+All failures are :class:`~simulator.core.errors.FileFormatError` with one-line messages.
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ def read_yaml(path: Path, *, what: str = "file") -> Document:
     except yaml.YAMLError as exc:
         raise fail(f"invalid YAML ({exc}) — fix the syntax") from None
     except RecursionError:
-        raise fail(f"nested too deeply — flatten the structure") from None
+        raise fail("nested too deeply — flatten the structure") from None
 
     if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == "tag:yaml.org,2002:null"):
         raise fail(f"the file is empty — a {what} needs its keys; copy a bundled example to start from")

@@ -24,18 +24,18 @@ and words said with a real ending are kept.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import BUILTIN_MODEL
-from .errors import ModelError, SessionError
-from .gateway import ModelClient, RetryNotice
-from .persona import Persona
-from .rubric import Rubric
+from ..content.persona import Persona
+from ..content.rubric import Rubric
+from ..core.errors import ModelError, SessionError
+from ..core.text import jargon_in, parse_json_object, stems
+from ..models.config import BUILTIN_MODEL
+from ..models.gateway import ModelClient, RetryNotice
 from .sessions import Journal, SessionRecord, Turn, new_session_id, now_iso
 
 END_TOKEN = "[END]"
@@ -75,24 +75,6 @@ _DISMISSIVE = re.compile(
     r"\bpolicy is policy\b|\bdeal with it\b|\bwhatever\b|\bthat'?s just how it is\b|\bread the (manual|terms)\b",
     re.IGNORECASE,
 )
-_STOP = set("""a an and are as at be been but by can could did do does for from had has have he her his how
-i if in into is it its just me my no not of on or our she so than that the their them then there they this
-to up us was we were what when where which who why will with would you your agent customer asks about shows
-real they""".split())
-
-
-def _stems(text: str) -> set[str]:
-    return {w[:5] for w in re.findall(r"[a-z0-9$']+", text.lower()) if w not in _STOP and len(w) > 2}
-
-
-def jargon_in(text: str, words: list[str]) -> list[str]:
-    found = []
-    for word in words:
-        if re.search(r"(?<![\w-])" + re.escape(word.lower()) + r"(?![\w-])", text.lower()):
-            found.append(word)
-    return found
-
-
 @dataclass
 class ConversationState:
     frustration: int
@@ -194,43 +176,6 @@ DIRECTOR_SCHEMA = {
 }
 
 
-def parse_json_object(text: str, want: str | None = None) -> dict[str, Any] | None:
-    """The first JSON object in ``text`` (tolerates code fences and chatter), or None.
-    With ``want``, the first object that has that key (so a nested object of a
-    truncated reply is not mistaken for the answer)."""
-    text = re.sub(r"```(?:json)?", "", text)
-    start = text.find("{")
-    while start != -1:
-        depth = 0
-        in_string = False
-        escape = False
-        for i in range(start, len(text)):
-            ch = text[i]
-            if in_string:
-                if escape:
-                    escape = False
-                elif ch == "\\":
-                    escape = True
-                elif ch == '"':
-                    in_string = False
-            elif ch == '"':
-                in_string = True
-            elif ch == "{":
-                depth += 1
-            elif ch == "}":
-                depth -= 1
-                if depth == 0:
-                    try:
-                        value = json.loads(text[start:i + 1])
-                    except json.JSONDecodeError:
-                        break
-                    if isinstance(value, dict) and (want is None or want in value):
-                        return value
-                    break
-        start = text.find("{", start + 1)
-    return None
-
-
 # -- guards ------------------------------------------------------------------------------
 
 def guard_reply(text: str, persona: Persona, state: ConversationState) -> str | None:
@@ -245,8 +190,8 @@ def guard_reply(text: str, persona: Persona, state: ConversationState) -> str | 
     for i, hidden in enumerate(persona.hidden):
         if i in state.revealed:
             continue
-        fact = _stems(hidden.fact)
-        if len(fact) >= 3 and len(fact & _stems(stripped)) / len(fact) >= 0.6:
+        fact = stems(hidden.fact)
+        if len(fact) >= 3 and len(fact & stems(stripped)) / len(fact) >= 0.6:
             return f"leaks_hidden_fact:{i}"
     return None
 
@@ -373,14 +318,14 @@ class Conversation:
         if _EMPATHY.search(message) and not decision.frustration_delta:
             decision.frustration_delta -= 1
             decision.reasons.append("acknowledged the customer")
-        words = _stems(message)
+        words = stems(message)
         for trigger in self.persona.frustration.calms_when:
-            if len(_stems(trigger) & words) >= 2 and decision.frustration_delta >= 0:
+            if len(stems(trigger) & words) >= 2 and decision.frustration_delta >= 0:
                 decision.frustration_delta -= 1
                 decision.reasons.append(f"calms: {trigger}")
                 break
         for i, hidden in enumerate(self.persona.hidden):
-            if i not in self.state.revealed and len(_stems(hidden.reveal_when) & words) >= 2:
+            if i not in self.state.revealed and len(stems(hidden.reveal_when) & words) >= 2:
                 decision.reveal.append(i)
                 decision.reasons.append(f"earned hidden fact {i}")
         return decision

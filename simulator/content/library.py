@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import locations
-from .errors import FileFormatError, NotFoundError, Problem
+from ..core import locations
+from ..core.errors import FileFormatError, NotFoundError, Problem
+from ..core.yamlfile import Document
 from .formats import suggest
 from .persona import DIFFICULTIES, Persona, read_persona
 from .rubric import DEFAULT_RUBRIC, Rubric, load_rubric
-from .yamlfile import Document
 
 
 @dataclass

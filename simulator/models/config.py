@@ -36,9 +36,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from . import locations
-from .errors import display_path
-from .formats import FileModel, load_model
+from ..content.formats import FileModel, load_model
+from ..core import locations
+from ..core.errors import display_path
 
 BUILTIN_MODEL = "local/smollm2-135m"
 ROLES = ("persona", "evaluator")

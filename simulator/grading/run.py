@@ -1,6 +1,6 @@
 """``roleplay evaluate``: grade one session, or every session waiting for grading.
 
-A thin layer over :mod:`simulator.evaluator`, shared by the CLI and ``roleplay run``.
+A thin layer over :mod:`simulator.grading.evaluator`, shared by the CLI and ``roleplay run``.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from .errors import RoleplayError
-from .rubric import Rubric
+from ..content.rubric import Rubric
+from ..core.errors import RoleplayError
 
 
 def session_rubric(record, library=None, rubric_id: str | None = None) -> Rubric:
@@ -23,7 +23,7 @@ def session_rubric(record, library=None, rubric_id: str | None = None) -> Rubric
 
 
 def evaluator_settings(args: argparse.Namespace, workspace: Path):
-    from .config import load_settings
+    from ..models.config import load_settings
 
     # for `evaluate`, --model names the judge
     judge = getattr(args, "evaluator_model", None) or (getattr(args, "model", None)
@@ -32,8 +32,8 @@ def evaluator_settings(args: argparse.Namespace, workspace: Path):
 
 
 def grade(record, rubric: Rubric, settings) -> "object":
+    from ..models.gateway import Gateway
     from .evaluator import evaluate
-    from .gateway import Gateway
 
     return asyncio.run(evaluate(record, rubric, Gateway(settings)))
 
@@ -58,8 +58,8 @@ def _print_outcome(record, outcome, as_json: bool) -> None:
 
 
 def run_cli(args: argparse.Namespace, workspace: Path) -> int:
-    from .library import load_library
-    from .sessions import iter_sessions, load_session
+    from ..content.library import load_library
+    from ..practice.sessions import iter_sessions, load_session
 
     settings = evaluator_settings(args, workspace)
     library = load_library(workspace) if args.rubric else None
@@ -85,3 +85,23 @@ def run_cli(args: argparse.Namespace, workspace: Path) -> int:
     outcome = grade(record, session_rubric(record, library, args.rubric), settings)
     _print_outcome(record, outcome, args.json)
     return 0 if outcome.evaluation else 1
+
+
+def report_played(played, as_json: bool) -> int:
+    """``roleplay run``'s ending: grade the session just played and print the result."""
+    conversation, rubric, settings = played.conversation, played.rubric, played.settings
+    if settings.evaluator.is_builtin and not as_json:
+        print("grading with the built-in model (unreliable)…", file=sys.stderr)
+    outcome = grade(conversation.record, rubric, settings.evaluator)
+    if as_json:
+        data = conversation.record.to_dict()
+        data["measured"] = outcome.measured
+        data["evaluation"] = outcome.evaluation
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    elif outcome.evaluation:
+        overall = outcome.evaluation["overall"]
+        print(f"[{'PASS' if overall['passed'] else 'NOT YET'} {overall['score']:.2f}/{rubric.scale[1]}] "
+              f"report: {outcome.report_path}")
+    else:
+        print(f"[evaluation pending: {outcome.pending_reason}] measured figures: {outcome.report_path}")
+    return 0

@@ -21,12 +21,12 @@ import re
 import threading
 import time
 from contextlib import suppress
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable, Protocol
 
+from ..core.errors import ModelError
 from .config import RoleSettings
-from .errors import ModelError
 
 CONNECT_TIMEOUT = 10.0
 MAX_ATTEMPTS = 4

@@ -8,9 +8,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import local_models, locations
+from ..core import locations
+from ..core.errors import ModelError, RoleplayError
+from . import local_models
 from .config import RoleSettings, Settings
-from .errors import ModelError, RoleplayError
 
 BUILTIN_NOTE = ("built-in model SmolLM2-135M: fast but weak at staying in character and its grades are "
                 "not reliable; set ROLEPLAY_MODEL (see `roleplay config`) for better practice")
@@ -105,7 +106,7 @@ def pull(name: str) -> str:
     """Download a recommended GGUF model into the user data folder (resumable)."""
     rec = next((r for r in local_models.RECOMMENDED if r.name == name), None)
     if rec is None:
-        from .formats import suggest
+        from ..content.formats import suggest
 
         names = [r.name for r in local_models.RECOMMENDED]
         raise RoleplayError(f"no recommended model '{name}'{suggest(name, names)} — choose one of "

@@ -1,6 +1,6 @@
 """Measured evaluation: numbers taken from a saved session, without a model.
 
-:func:`measure` reads a :class:`~simulator.sessions.SessionRecord` alone (its turns and
+:func:`measure` reads a :class:`~simulator.practice.sessions.SessionRecord` alone (its turns and
 its persona and rubric snapshots) and returns :class:`Measurements`. The same record
 always gives the same result. Hint turns are ignored everywhere: they are neither
 learner nor customer turns. "Turn" in the results means :attr:`Turn.index`.
@@ -30,7 +30,7 @@ snapshot lists criteria, ``Measurements.informs`` keeps only the ids it has):
   asking the customer to repeat counts too: the count is of the words, not the intent.
 * clear-communication — ``jargon_used``: each learner turn's words from the rubric's
   and the persona's jargon lists, matched as whole words, case-insensitively, by
-  :func:`simulator.engine.jargon_in` (the same rule that raises the customer's
+  :func:`simulator.core.text.jargon_in` (the same rule that raises the customer's
   frustration).
 * empathy — ``customer_name_used`` (bool) and ``customer_name_turns``: the learner
   wrote the customer's first or last name (any part of ``persona.name`` except titles
@@ -104,7 +104,7 @@ flagged neither for that type nor as asked before. "When did it start?" is not t
 as asking for a date, and "Did you get the email?" is not asking for an email address.
 A question is flagged ``asked_before`` when an earlier learner question is the same
 after lowercasing and dropping punctuation and leading fillers, or when both have at
-least two content-word stems (:func:`simulator.engine._stems` after dropping
+least two content-word stems (:func:`simulator.core.text.stems` after dropping
 contractions, minus fillers and generic asking verbs such as *give, tell, confirm,
 need*) and their Jaccard overlap is at least 0.75. One entry per flagged
 sentence, with all its reasons.
@@ -132,8 +132,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from .engine import _stems, jargon_in
-from .sessions import SessionRecord, Turn
+from ..core.text import jargon_in, split_sentences, stems
+from ..practice.sessions import SessionRecord, Turn
 
 __all__ = [
     "INFORMS", "INFO_TYPES", "MANIPULATION_PATTERNS", "Measurements", "classify_question",
@@ -166,35 +166,6 @@ INFORMS: dict[str, list[str]] = {
     "outcome": ["problem-solving"],
     "grader_manipulation_flags": [],
 }
-
-# -- sentences -------------------------------------------------------------------------------
-
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "e.g", "i.e", "eg", "ie", "etc", "vs", "approx", "jr", "sr",
-                  "no", "ref", "acct", "prof"}
-_BOUNDARY = re.compile(r"([.!?…]+[\"'”’)\]]*)(\s+)")
-_NUMBERED = re.compile(r"\d")
-
-
-def split_sentences(text: str) -> list[str]:
-    """The sentences of ``text``, stripped, in order (rules in the module docstring)."""
-    sentences: list[str] = []
-    for line in (text or "").splitlines():
-        start = 0
-        for m in _BOUNDARY.finditer(line):
-            if m.group(1) == ".":
-                before = line[start:m.start()].split()
-                last = before[-1].lower().lstrip("(\"'") if before else ""
-                if last in _ABBREVIATIONS and not (last == "no" and not _NUMBERED.match(line[m.end():])):
-                    continue
-            piece = line[start:m.end(1)].strip()
-            if piece:
-                sentences.append(piece)
-            start = m.end()
-        piece = line[start:].strip()
-        if piece:
-            sentences.append(piece)
-    return sentences
-
 
 # -- questions -------------------------------------------------------------------------------
 
@@ -456,10 +427,10 @@ _GENERIC_STEMS = {"give", "tell", "confi", "let", "pleas", "need", "get", "check
                   "great", "perfe", "alrig", "right", "well", "now", "then"}
 
 
-def _question_stems(text: str) -> set[str]:
+def _questionstems(text: str) -> set[str]:
     text = re.sub(r"n['’]t\b", "", text.lower())  # "don't" -> "do", a stop word
     text = re.sub(r"['’](?:s|re|ve|ll|d|m)\b", "", text)  # "what's" -> "what"
-    return _stems(text) - _GENERIC_STEMS
+    return stems(text) - _GENERIC_STEMS
 
 
 def _normalised(text: str) -> str:
@@ -680,7 +651,7 @@ def measure(record: SessionRecord) -> Measurements:
             if info_names:
                 reasons.append("already_given")
             if kind:
-                norm, stems = _normalised(sentence), _question_stems(sentence)
+                norm, stems = _normalised(sentence), _questionstems(sentence)
                 for before_turn, before_norm, before_stems in ([] if read_back else asked_before):
                     same = norm and norm == before_norm
                     similar = (len(stems) >= 2 and len(before_stems) >= 2

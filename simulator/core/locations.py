@@ -62,10 +62,11 @@ def bundled_library() -> Path:
     In a wheel they are packaged as ``simulator/library``; in a source checkout they
     are the repository's own top-level folders.
     """
-    packaged = Path(__file__).resolve().parent / "library"
+    package = Path(__file__).resolve().parent.parent  # simulator/
+    packaged = package / "library"
     if (packaged / PERSONAS).is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent
+    return package.parent
 
 
 def default_user_workspace() -> Path:

@@ -1,8 +1,8 @@
 """Validating hand-written YAML against pydantic models, with errors people can act on.
 
 Each file format is a pydantic model (fields documented in place). :func:`load_model`
-reads a file with :func:`~simulator.yamlfile.read_yaml`, validates it, and turns every
-pydantic error into a :class:`~simulator.errors.Problem` at the right ``line:col``
+reads a file with :func:`~simulator.core.yamlfile.read_yaml`, validates it, and turns every
+pydantic error into a :class:`~simulator.core.errors.Problem` at the right ``line:col``
 that says what to write instead (with a did-you-mean for unknown keys and choices).
 """
 
@@ -14,8 +14,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
 
-from .errors import FileFormatError, Problem
-from .yamlfile import Document, Loc, read_yaml
+from ..core.errors import FileFormatError, Problem
+from ..core.yamlfile import Document, Loc, read_yaml
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -27,9 +27,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-from . import locations
-from .errors import NotFoundError, SessionError
-from .storage import atomic_write_text
+from ..core import locations
+from ..core.errors import NotFoundError, SessionError
+from ..core.storage import atomic_write_text
 
 FORMAT = "roleplay-session"
 VERSION = 1
@@ -82,7 +82,7 @@ class SessionRecord:
 
     def persona_snapshot(self) -> "Persona":
         """The persona exactly as it was used in this session."""
-        from .persona import Persona
+        from ..content.persona import Persona
 
         persona = Persona.model_validate(self.persona)
         persona.id = self.persona_id
@@ -90,7 +90,7 @@ class SessionRecord:
 
     def rubric_snapshot(self) -> "Rubric":
         """The rubric exactly as it was when the session started."""
-        from .rubric import Rubric
+        from ..content.rubric import Rubric
 
         rubric = Rubric.model_validate(self.rubric)
         rubric.id = self.rubric_id

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from .errors import FileFormatError, Problem
+from ..core.errors import FileFormatError, Problem
 from .formats import FileModel, TextList, load_model
 
 DEFAULT_RUBRIC = "core-soft-skills"

@@ -32,13 +32,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import BUILTIN_MODEL
-from .engine import parse_json_object
-from .errors import ModelError, RoleplayError
-from .gateway import ModelClient
+from ..content.rubric import Criterion, Rubric
+from ..core.errors import ModelError, RoleplayError
+from ..core.text import parse_json_object
+from ..models.config import BUILTIN_MODEL
+from ..models.gateway import ModelClient
+from ..practice.sessions import Journal, SessionRecord, now_iso
 from .metrics import Measurements, measure, summary_lines
-from .rubric import Criterion, Rubric
-from .sessions import Journal, SessionRecord, now_iso
 
 FORMAT_VERSION = 1
 CONCURRENCY = 6
@@ -494,7 +494,7 @@ def render_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any
 
 def write_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any],
                  evaluation: dict[str, Any] | None, pending: str | None) -> Path:
-    from .storage import atomic_write_text
+    from ..core.storage import atomic_write_text
 
     text = render_report(record, rubric, measured, evaluation, pending)
     assert record.folder is not None

@@ -1,6 +1,6 @@
 """``roleplay run``: play a session without the TUI, from a script of learner messages.
 
-It drives the same :class:`~simulator.engine.Conversation` the TUI does and saves the
+It drives the same :class:`~simulator.practice.engine.Conversation` the TUI does and saves the
 session the same way.
 """
 
@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .errors import ModelError, NotFoundError, RoleplayError
+from ..core.errors import ModelError, NotFoundError, RoleplayError
 
 
 def read_script(source: str) -> list[str]:
@@ -43,12 +44,22 @@ async def play(conversation, messages: list[str], *, echo) -> None:
         conversation.end("ended_by_learner", "the script ended")
 
 
-def run(args: argparse.Namespace, workspace: Path) -> int:
-    from .config import load_settings
+@dataclass
+class Played:
+    """A finished headless session, ready to be graded by the command layer."""
+
+    conversation: Any
+    rubric: Any
+    settings: Any
+
+
+def run(args: argparse.Namespace, workspace: Path) -> "Played | int":
+    """Play the script; an exit code when the session could not be played to its end."""
+    from ..content.library import load_library
+    from ..models.config import load_settings
+    from ..models.gateway import Gateway
+    from ..models.modelcheck import BUILTIN_NOTE
     from .engine import Conversation
-    from .gateway import Gateway
-    from .library import load_library
-    from .modelcheck import BUILTIN_NOTE
 
     messages = read_script(args.script)
     library = load_library(workspace)
@@ -78,20 +89,4 @@ def run(args: argparse.Namespace, workspace: Path) -> int:
     if not quiet:
         print(f"\n[{conversation.record.outcome}: {conversation.record.end_reason}] "
               f"saved in {conversation.record.folder}")
-    from .grading import grade
-
-    if settings.evaluator.is_builtin and not quiet:
-        print("grading with the built-in model (unreliable)…", file=sys.stderr)
-    outcome = grade(conversation.record, rubric, settings.evaluator)
-    if args.json:
-        data = conversation.record.to_dict()
-        data["measured"] = outcome.measured
-        data["evaluation"] = outcome.evaluation
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    elif outcome.evaluation:
-        overall = outcome.evaluation["overall"]
-        print(f"[{'PASS' if overall['passed'] else 'NOT YET'} {overall['score']:.2f}/{rubric.scale[1]}] "
-              f"report: {outcome.report_path}")
-    else:
-        print(f"[evaluation pending: {outcome.pending_reason}] measured figures: {outcome.report_path}")
-    return 0
+    return Played(conversation, rubric, settings)

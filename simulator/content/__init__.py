@@ -1,0 +1,1 @@
+"""What trainers write: persona and rubric files, their formats and the workspace library that loads them."""

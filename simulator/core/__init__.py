@@ -1,0 +1,1 @@
+"""Foundations every layer uses: errors, file locations, atomic storage, the safe YAML reader and shared text helpers."""

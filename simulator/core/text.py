@@ -1,0 +1,98 @@
+"""Text helpers shared by the engine, the audit and grading.
+
+One place for the small rules that several layers must apply the same way: content-word
+stems, jargon matching, sentence splitting and pulling a JSON object out of a model's
+reply. Nothing here knows about personas, sessions or models.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_STOP = set("""a an and are as at be been but by can could did do does for from had has have he her his how
+i if in into is it its just me my no not of on or our she so than that the their them then there they this
+to up us was we were what when where which who why will with would you your agent customer asks about shows
+real they""".split())
+
+
+def stems(text: str) -> set[str]:
+    """Five-letter stems of the content words of ``text`` (stop words and words of one or two letters dropped)."""
+    return {w[:5] for w in re.findall(r"[a-z0-9$']+", text.lower()) if w not in _STOP and len(w) > 2}
+
+
+def jargon_in(text: str, words: list[str]) -> list[str]:
+    """The entries of ``words`` that ``text`` uses as whole words (case-insensitive), in list order."""
+    found = []
+    for word in words:
+        if re.search(r"(?<![\w-])" + re.escape(word.lower()) + r"(?![\w-])", text.lower()):
+            found.append(word)
+    return found
+
+
+_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "e.g", "i.e", "eg", "ie", "etc", "vs", "approx", "jr", "sr",
+                  "no", "ref", "acct", "prof"}
+_BOUNDARY = re.compile(r"([.!?…]+[\"'”’)\]]*)(\s+)")
+_NUMBERED = re.compile(r"\d")
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of ``text``, stripped, in order: split after ``.``, ``!``, ``?`` or ``…``
+    followed by white space (closing quotes and brackets stay with their sentence), and at
+    line breaks; a full stop after a common abbreviation (Mr., e.g., No. before a number)
+    does not end a sentence."""
+    sentences: list[str] = []
+    for line in (text or "").splitlines():
+        start = 0
+        for m in _BOUNDARY.finditer(line):
+            if m.group(1) == ".":
+                before = line[start:m.start()].split()
+                last = before[-1].lower().lstrip("(\"'") if before else ""
+                if last in _ABBREVIATIONS and not (last == "no" and not _NUMBERED.match(line[m.end():])):
+                    continue
+            piece = line[start:m.end(1)].strip()
+            if piece:
+                sentences.append(piece)
+            start = m.end()
+        piece = line[start:].strip()
+        if piece:
+            sentences.append(piece)
+    return sentences
+
+
+def parse_json_object(text: str, want: str | None = None) -> dict[str, Any] | None:
+    """The first JSON object in ``text`` (tolerates code fences and chatter), or None.
+    With ``want``, the first object that has that key (so a nested object of a
+    truncated reply is not mistaken for the answer)."""
+    text = re.sub(r"```(?:json)?", "", text)
+    start = text.find("{")
+    while start != -1:
+        depth = 0
+        in_string = False
+        escape = False
+        for i in range(start, len(text)):
+            ch = text[i]
+            if in_string:
+                if escape:
+                    escape = False
+                elif ch == "\\":
+                    escape = True
+                elif ch == '"':
+                    in_string = False
+            elif ch == '"':
+                in_string = True
+            elif ch == "{":
+                depth += 1
+            elif ch == "}":
+                depth -= 1
+                if depth == 0:
+                    try:
+                        value = json.loads(text[start:i + 1])
+                    except json.JSONDecodeError:
+                        break
+                    if isinstance(value, dict) and (want is None or want in value):
+                        return value
+                    break
+        start = text.find("{", start + 1)
+    return None

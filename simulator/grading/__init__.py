@@ -1,0 +1,1 @@
+"""Grading a session: measured figures, the judge and the `evaluate` command layer."""

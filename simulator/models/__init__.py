@@ -1,0 +1,1 @@
+"""Model access: settings, the litellm gateway, local GGUF models and model checks."""

@@ -1,0 +1,1 @@
+"""A practice session: the conversation engine, session storage and the headless runner."""
