@@ -153,6 +153,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return grading.run_cli(args, _workspace(args))
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    from .practice.audit import audit_session, report_lines, summary
+    from .practice.sessions import load_session
+
+    record = load_session(_workspace(args), args.session)
+    audits = audit_session(record)
+    if args.json:
+        print(json.dumps({"session_id": record.session_id, "summary": summary(audits),
+                          "replies": [a.to_dict() for a in audits]}, ensure_ascii=False, indent=2))
+    else:
+        print(f"{record.session_id}: {record.persona_snapshot().name}")
+        print("\n".join(report_lines(audits)))
+    return 0
+
+
 def cmd_app(args: argparse.Namespace) -> int:
     from .tui.app import run_app
 
@@ -216,6 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rubric", metavar="ID", help="grade against this rubric instead of the session's own")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("audit", help="review a session's customer replies: broke character, invented, repeated…")
+    p.add_argument("session", help="session id (or a unique prefix, a folder, or 'last')")
+    p.add_argument("--json", action="store_true", help="print the tags per reply as JSON")
+    p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("sessions", help="list saved sessions, newest first")
     p.add_argument("--json", action="store_true", help="print JSON")

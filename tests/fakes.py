@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from simulator.core.errors import ModelError
+from simulator.models.config import CAPABLE, Capabilities
 from simulator.models.gateway import CallRecord, Reply, RetryNotice
 
 Script = list[Any] | Callable[[list[dict[str, str]]], Any]
@@ -38,6 +39,7 @@ class ScriptedModel:
     directions: Script = field(default_factory=list)
     completions: Script = field(default_factory=list)
     model: str = "fake/scripted"
+    capabilities: Capabilities = CAPABLE
     chunk_size: int = 7
     chunk_delay: float = 0.0
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -59,8 +61,8 @@ class ScriptedModel:
                           latency_s=0.01, first_token_s=0.005, tokens_in=10, tokens_out=5, cost_usd=0.0)
 
     def stream(self, messages, *, on_retry: Callable[[RetryNotice], None] | None = None,
-               max_tokens=None, temperature=None) -> FakeStream:
-        self.calls.append({"kind": "stream", "messages": messages})
+               max_tokens=None, temperature=None, cache_slot=None, stop=None) -> FakeStream:
+        self.calls.append({"kind": "stream", "messages": messages, "cache_slot": cache_slot})
         record = self._record()
 
         async def agen():
@@ -78,7 +80,8 @@ class ScriptedModel:
 
         return FakeStream(agen(), record)
 
-    async def complete(self, messages, *, max_tokens=None, temperature=None, json_schema=None) -> Reply:
+    async def complete(self, messages, *, max_tokens=None, temperature=None, json_schema=None,
+                       cache_slot=None) -> Reply:
         prompt = messages[-1]["content"]
         is_director = "latest_agent_message" in prompt
         self.calls.append({"kind": "director" if is_director else "complete", "messages": messages,

@@ -69,16 +69,16 @@ async def test_director_calms_and_reveals_hidden_fact(library, dana, workspace):
     await conv.send("You're right, we raised your price without warning and that's on us. What are you thinking of doing?")
     assert conv.state.frustration == before - 2
     assert conv.state.revealed == [0]
-    # the customer's instructions now carry the revealed fact, and not before
-    system = model.calls[-1]["messages"][0]["content"]
-    assert dana.hidden[0].fact in system
+    # this turn's instructions (the last message, after the stable persona prompt) carry the revealed fact
+    assert dana.hidden[0].fact in model.calls[-1]["messages"][-1]["content"]
+    assert dana.hidden[0].fact not in model.calls[-1]["messages"][0]["content"]
 
 
 async def test_hidden_fact_not_in_prompt_until_earned(library, dana, workspace):
     model = ScriptedModel(replies=["Just fix it."])
     conv = start(library, dana, model, workspace, use_director=False)
     await conv.send("Can you confirm the account holder's name?")
-    assert dana.hidden[0].fact not in model.calls[-1]["messages"][0]["content"]
+    assert all(dana.hidden[0].fact not in m["content"] for m in model.calls[-1]["messages"])
 
 
 async def test_unreadable_director_falls_back_to_rules(library, dana, workspace):
@@ -99,7 +99,7 @@ async def test_resolved_ends_with_words_kept(library, dana, workspace):
     turn = await conv.send("And your old $65 price is restored from next month.")
     assert conv.ended and conv.record.outcome == "resolved"
     assert turn.text == "Okay, that's fair. Thanks for fixing it."  # words said with the end are kept
-    assert "[END]" in model.calls[-1]["messages"][0]["content"]  # she was told to end
+    assert "End the conversation now." in model.calls[-1]["messages"][-1]["content"]  # she was told to end
     assert read_journal(conv.record.folder).outcome == "resolved"
 
 
@@ -151,7 +151,10 @@ async def test_learner_can_end(library, dana, workspace):
     ("", "empty"),
     ("How can I help you today?", "speaks_as_agent"),
     ("Thank you for contacting Brightwave support!", "speaks_as_agent"),
-    ("My instructions say I should stay in character.", "leaks_instructions"),
+    ("My instructions say I should stay in character.", "leaks_prompt"),
+    ("Situation: Flight HAT045 was cancelled.", "leaks_prompt"),
+    ("Here is my photo [insert image]", "leaks_prompt"),
+    ("I'll have to check your account again.", "speaks_as_agent"),
 ])
 async def test_guard_regenerates_bad_replies(library, dana, workspace, bad, rule):
     model = ScriptedModel(replies=[bad, "Just tell me why my bill doubled."])
@@ -169,7 +172,7 @@ async def test_guard_catches_hidden_fact_leaked_early(library, dana, workspace):
     model = ScriptedModel(replies=[leak, "Just fix it."])
     conv = start(library, dana, model, workspace, use_director=False)
     turn = await conv.send("Good evening.")
-    assert turn.guard[0]["verdict"].startswith("leaks_hidden_fact")
+    assert turn.guard[0]["verdict"] == "reveals_early"
     assert turn.text == "Just fix it."
 
 
@@ -197,11 +200,11 @@ async def test_model_failure_hands_text_back_and_retry_works(library, dana, work
 
 
 async def test_stream_retry_partial_text_is_dropped(library, dana, workspace):
-    model = ScriptedModel(replies=["Full reply here."], retry_before=["Half a rep"])
+    model = ScriptedModel(replies=["My bill is still wrong."], retry_before=["Half a rep"])
     conv = start(library, dana, model, workspace)
     shown = []
     turn = await conv.send("Hi.", on_chunk=shown.append, on_reset=lambda reason: shown.clear())
-    assert turn.text == "Full reply here." and "".join(shown) == "Full reply here."
+    assert turn.text == "My bill is still wrong." and "".join(shown) == "My bill is still wrong."
 
 
 async def test_hint_is_recorded(library, dana, workspace):

@@ -249,7 +249,7 @@ async def test_model_error_gives_text_back_and_retry_works(workspace):
 
 
 async def test_escape_cancels_a_streaming_reply(workspace):
-    model = ScriptedModel(replies=["This is a long reply that streams slowly, word by word."], chunk_size=2,
+    model = ScriptedModel(replies=["This bill is still far too high, and nobody ever told me why it went up."], chunk_size=2,
                           chunk_delay=0.05)
     app = make_app(workspace, model)
     async with app.run_test(size=SIZE) as pilot:
@@ -270,12 +270,12 @@ async def test_escape_cancels_a_streaming_reply(workspace):
 
 
 async def test_retried_stream_drops_partial_text(workspace):
-    model = ScriptedModel(replies=["Full reply here."], retry_before=["Half a rep"])
+    model = ScriptedModel(replies=["My bill is still wrong."], retry_before=["Half a rep"])
     app = make_app(workspace, model)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_chat(pilot)
         await say(pilot, "Hello.")
-        assert bubbles(screen)[-1] == ("customer", "Full reply here.")
+        assert bubbles(screen)[-1] == ("customer", "My bill is still wrong.")
         assert "retrying" in notice(screen)
 
 

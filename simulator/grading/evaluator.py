@@ -485,6 +485,10 @@ def render_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any
                   "Run `roleplay evaluate --pending` when a model can be reached.", ""]
     fields = {k: v for k, v in measured.items() if k in Measurements.__dataclass_fields__}
     lines += ["## Measured", ""] + [f"- {line}" for line in summary_lines(Measurements(**fields))] + [""]
+    from ..practice.audit import audit_session, report_lines
+
+    lines += ["## The customer, audited", "", "How believable the simulated customer was (not part of your grade):", ""]
+    lines += [f"- {line}" for line in report_lines(audit_session(record))] + [""]
     lines += ["## Transcript", ""]
     for turn in record.turns:
         who = {"learner": "You", "customer": persona.get("name", "Customer"), "hint": "Coach"}.get(turn.speaker)

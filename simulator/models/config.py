@@ -30,7 +30,7 @@ that holds them.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -78,6 +78,23 @@ class ConfigFile(FileModel):
     evaluator: RoleConfig = Field(default_factory=RoleConfig, description="the model that grades sessions")
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model can be trusted with. The engine and the evaluator ask this, never the
+    model's name."""
+
+    director: bool = True  # writes the director's JSON verdict on how the customer reacts
+    steady_character: bool = True  # keeps a character unaided: its replies stream live, audited after
+    candidates: int = 3  # customer replies drawn per turn before the line is built from the file
+    prefix_cache: bool = False  # runs in this process, so one conversation's evaluated prompt can be kept
+
+
+CAPABLE = Capabilities()
+# The built-in 135M model: it voices a line the engine decides, cannot write the director's
+# JSON, and its candidates are drawn in the background and shown only once the audit passes.
+SMALL = Capabilities(director=False, steady_character=False, candidates=4, prefix_cache=True)
+
+
 @dataclass
 class RoleSettings:
     """The effective settings of one role, with where each came from."""
@@ -98,6 +115,12 @@ class RoleSettings:
     @property
     def is_local(self) -> bool:
         return self.model.startswith("local/")
+
+    @property
+    def capabilities(self) -> Capabilities:
+        if self.is_builtin:
+            return SMALL
+        return replace(CAPABLE, prefix_cache=True) if self.is_local else CAPABLE
 
     def api_key(self) -> str | None:
         """Read the key from the environment at call time; it is never stored."""

@@ -26,7 +26,7 @@ from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable, Protocol
 
 from ..core.errors import ModelError
-from .config import RoleSettings
+from .config import Capabilities, RoleSettings
 
 CONNECT_TIMEOUT = 10.0
 MAX_ATTEMPTS = 4
@@ -94,12 +94,15 @@ class ModelClient(Protocol):
     tests use a scripted fake with the same shape."""
 
     model: str
+    capabilities: Capabilities
 
     def stream(self, messages: list[dict[str, str]], *, on_retry: Callable[[RetryNotice], None] | None = None,
-               max_tokens: int | None = None, temperature: float | None = None) -> "ReplyStream": ...
+               max_tokens: int | None = None, temperature: float | None = None,
+               cache_slot: str | None = None, stop: list[str] | None = None) -> "ReplyStream": ...
 
     async def complete(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
-                       temperature: float | None = None, json_schema: dict[str, Any] | None = None) -> "Reply": ...
+                       temperature: float | None = None, json_schema: dict[str, Any] | None = None,
+                       cache_slot: str | None = None) -> "Reply": ...
 
 
 @dataclass
@@ -288,9 +291,13 @@ class Gateway:
     def model(self) -> str:
         return self.settings.model
 
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.settings.capabilities
+
     # -- plumbing ---------------------------------------------------------------------
     def _kwargs(self, messages: list[dict[str, str]], *, stream: bool, max_tokens: int | None,
-                temperature: float | None) -> dict[str, Any]:
+                temperature: float | None, cache_slot: str | None = None) -> dict[str, Any]:
         import httpx
 
         s = self.settings
@@ -303,6 +310,8 @@ class Gateway:
         )
         if stream:
             kwargs["stream_options"] = {"include_usage": True}
+        if cache_slot and s.capabilities.prefix_cache:
+            kwargs["metadata"] = {"cache_slot": cache_slot}  # litellm's own; never sent to a provider
         if s.api_base:
             kwargs["api_base"] = s.api_base
         if key := s.api_key():
@@ -360,15 +369,19 @@ class Gateway:
 
     # -- calls ------------------------------------------------------------------------
     def stream(self, messages: list[dict[str, str]], *, on_retry: Callable[[RetryNotice], None] | None = None,
-               max_tokens: int | None = None, temperature: float | None = None) -> ReplyStream:
+               max_tokens: int | None = None, temperature: float | None = None,
+               cache_slot: str | None = None, stop: list[str] | None = None) -> ReplyStream:
         """Stream a reply as text chunks. On a retry, ``on_retry`` is called (in order with
-        the chunks) before the new attempt's chunks: drop what was shown so far."""
+        the chunks) before the new attempt's chunks: drop what was shown so far.
+        ``cache_slot`` names the conversation, so a local model keeps its evaluated prompt."""
         record = self._new_record()
-        return ReplyStream(self._stream(messages, record, on_retry, max_tokens, temperature), record)
+        return ReplyStream(self._stream(messages, record, on_retry, max_tokens, temperature, cache_slot, stop),
+                           record)
 
     async def _stream(self, messages: list[dict[str, str]], record: CallRecord,
                       on_retry: Callable[[RetryNotice], None] | None, max_tokens: int | None,
-                      temperature: float | None) -> AsyncIterator[str]:
+                      temperature: float | None, cache_slot: str | None = None,
+                      stop: list[str] | None = None) -> AsyncIterator[str]:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         end = object()
         t0 = time.monotonic()
@@ -380,7 +393,10 @@ class Gateway:
             attempts += 1
             record.attempts = attempts
             llm = await asyncio.to_thread(litellm)
-            kwargs = self._kwargs(messages, stream=True, max_tokens=max_tokens, temperature=temperature)
+            kwargs = self._kwargs(messages, stream=True, max_tokens=max_tokens, temperature=temperature,
+                                  cache_slot=cache_slot)
+            if stop:
+                kwargs["stop"] = stop
             response = await asyncio.wait_for(llm.acompletion(**kwargs), timeout=self._deadline())
             iterator = response.__aiter__()
             finished = False
@@ -437,7 +453,8 @@ class Gateway:
                     await task
 
     async def complete(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
-                       temperature: float | None = None, json_schema: dict[str, Any] | None = None) -> Reply:
+                       temperature: float | None = None, json_schema: dict[str, Any] | None = None,
+                       cache_slot: str | None = None) -> Reply:
         """One non-streamed call, with the same retries. ``json_schema`` asks for JSON
         output where the provider supports it (the caller still parses tolerantly)."""
         record = self._new_record()
@@ -450,7 +467,8 @@ class Gateway:
             attempts += 1
             record.attempts = attempts
             llm = await asyncio.to_thread(litellm)
-            kwargs = self._kwargs(messages, stream=False, max_tokens=max_tokens, temperature=temperature)
+            kwargs = self._kwargs(messages, stream=False, max_tokens=max_tokens, temperature=temperature,
+                                  cache_slot=cache_slot)
             if json_schema is not None:
                 supported = self.settings.is_local  # local models: grammar-constrained JSON
                 if not supported:

@@ -18,7 +18,8 @@ import atexit
 import contextlib
 import importlib.util
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -178,21 +179,57 @@ def _threads() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
+@dataclass
+class _Slots:
+    """Whose evaluated prompt the model's KV cache holds, and the states set aside."""
+
+    owner: str | None = None
+    saved: "OrderedDict[str, Any]" = field(default_factory=OrderedDict)
+
+
+_slots: dict[Path, _Slots] = {}
+MAX_SAVED_SLOTS = 4
+
+
+def _enter_slot(path: Path, llm: Any, slot: str | None) -> None:
+    """Make the KV cache hold ``slot``'s prompt (called under the model's lock).
+
+    llama.cpp reuses the longest evaluated prefix of the previous call. A hint or a
+    grading call in between would throw a conversation's prefix away, so on a switch the
+    conversation's state is set aside (a few MB, ~0.05 s) and brought back when it
+    speaks again: one cache per conversation."""
+    slots = _slots.setdefault(path, _Slots())
+    if slot == slots.owner:
+        return
+    if slots.owner is not None and llm.n_tokens:
+        slots.saved[slots.owner] = llm.save_state()
+        slots.saved.move_to_end(slots.owner)
+        while len(slots.saved) > MAX_SAVED_SLOTS:
+            slots.saved.popitem(last=False)
+    if slot is not None and slot in slots.saved:
+        llm.load_state(slots.saved[slot])
+    slots.owner = slot
+
+
 def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
          stream: bool, stop: list[str] | None = None, repeat_penalty: float = 1.1,
-         response_format: dict[str, Any] | None = None) -> Any:
-    """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks)."""
+         response_format: dict[str, Any] | None = None, slot: str | None = None) -> Any:
+    """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks).
+    ``slot`` names the conversation the call belongs to (see :func:`_enter_slot`)."""
     llm, lock = load(name)
+    path = resolve(name)
     kwargs = dict(messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
                   repeat_penalty=repeat_penalty)
     if response_format:
         kwargs["response_format"] = response_format
     if not stream:
         with lock:
+            _enter_slot(path, llm, slot)
             return llm.create_chat_completion(**kwargs)
 
     def chunks() -> Iterator[dict[str, Any]]:
         with lock:
+            _enter_slot(path, llm, slot)
             yield from llm.create_chat_completion(stream=True, **kwargs)
 
     return chunks()

@@ -33,9 +33,11 @@ def _response_format(optional_params: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def _params(optional_params: dict[str, Any]) -> dict[str, Any]:
+def _params(optional_params: dict[str, Any], litellm_params: dict[str, Any] | None = None) -> dict[str, Any]:
     stop = optional_params.get("stop")
+    metadata = (litellm_params or {}).get("metadata") or {}
     return {
+        "slot": metadata.get("cache_slot"),
         "response_format": _response_format(optional_params),
         "temperature": float(optional_params.get("temperature", 0.7)),
         "max_tokens": int(optional_params.get("max_tokens") or optional_params.get("max_completion_tokens") or 256),
@@ -51,7 +53,8 @@ class LocalLLM(CustomLLM):
     def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                    model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
                    optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
-        result = local_models.chat(_name(model), messages, stream=False, **_params(optional_params))
+        result = local_models.chat(_name(model), messages, stream=False,
+                                  **_params(optional_params, kwargs.get("litellm_params")))
         text = result["choices"][0]["message"].get("content") or ""
         usage = result.get("usage") or {}
         return litellm.ModelResponse(
@@ -68,7 +71,7 @@ class LocalLLM(CustomLLM):
                           optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
         return await asyncio.to_thread(self.completion, model, messages, api_base, custom_prompt_dict,
                                        model_response, print_verbose, encoding, api_key, logging_obj,
-                                       optional_params)
+                                       optional_params, **kwargs)
 
     def streaming(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                   model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
@@ -76,7 +79,8 @@ class LocalLLM(CustomLLM):
         name = _name(model)
         completion_tokens = 0
         finish = "stop"
-        for chunk in local_models.chat(name, messages, stream=True, **_params(optional_params)):
+        for chunk in local_models.chat(name, messages, stream=True,
+                                       **_params(optional_params, kwargs.get("litellm_params"))):
             choice = chunk["choices"][0]
             text = choice.get("delta", {}).get("content") or ""
             finish = choice.get("finish_reason") or finish
@@ -103,7 +107,8 @@ class LocalLLM(CustomLLM):
         def produce() -> None:
             try:
                 for item in self.streaming(model, messages, api_base, custom_prompt_dict, model_response,
-                                           print_verbose, encoding, api_key, logging_obj, optional_params):
+                                           print_verbose, encoding, api_key, logging_obj, optional_params,
+                                           **kwargs):
                     if cancelled:
                         break
                     loop.call_soon_threadsafe(queue.put_nowait, item)

@@ -14,10 +14,16 @@ How state is decided (each learner turn, before the customer replies):
    when the reply cannot be parsed (the built-in 135M model often cannot) the rules
    alone decide. Both are recorded with the turn.
 
-The customer's reply is then streamed with the new state in its instructions. Its
-reply is checked by guards (empty, speaks as the agent, leaks the instructions or a
-hidden fact before its time) and regenerated a bounded number of times; every guard
-decision is recorded. The customer only ends the call when the state says so (resolved,
+Then the engine chooses the customer's **move** (:mod:`.moves`: answer the question with
+the fact asked for, ask what a jargon word means, tell an earned hidden fact, push back,
+soften, press toward the goal, accept, give up) with a first-person line built from the
+file. The model voices it: the prompt is the persona first (stable, so a local model's
+evaluated prefix survives from turn to turn), then the conversation, then this turn's
+move last. Every candidate reply is checked by the persona audit (:mod:`.audit`); a
+tagged one is never shown. A model that keeps character unaided streams live and is
+regenerated when tagged; a small model's candidates are drawn unseen and the first that
+passes (and keeps the move's details) is shown. When none passes, the move's own line
+from the file is said. Every candidate and its tags are recorded with the turn. The customer only ends the call when the state says so (resolved,
 gave up, turn limit) — an ``[END]`` the model writes on its own is stripped and ignored,
 and words said with a real ending are kept.
 """
@@ -34,8 +40,10 @@ from ..content.persona import Persona
 from ..content.rubric import Rubric
 from ..core.errors import ModelError, SessionError
 from ..core.text import jargon_in, parse_json_object, stems
-from ..models.config import BUILTIN_MODEL
+from ..models.config import CAPABLE
 from ..models.gateway import ModelClient, RetryNotice
+from .audit import AuditContext, audit_reply
+from .moves import Move, MoveContext, choose
 from .sessions import Journal, SessionRecord, Turn, new_session_id, now_iso
 
 END_TOKEN = "[END]"
@@ -43,27 +51,9 @@ MAX_REPLY_ATTEMPTS = 3
 REPLY_MAX_TOKENS = 120  # customers speak in 1-3 sentences
 REPLY_MAX_SENTENCES = 4
 REPLY_MAX_WORDS = 70
-HISTORY_TURNS = 16  # messages of history sent to the model
+HISTORY_TURNS = 48  # messages of history sent to the model (all of a session, so the prefix stays put)
+VOICE_MAX_TOKENS = 45  # a voiced line is one or two sentences, on one line
 
-FALLBACK_LINES = {
-    "continue": "Sorry, what was that? Can you say it again?",
-    "resolved": "Okay. Thanks for sorting that out. Bye.",
-    "gave_up": "You know what, forget it. I'm done here.",
-    "turn_limit": "I have to go now. Goodbye.",
-}
-
-_AGENT_PHRASES = re.compile(
-    r"how (can|may) i (help|assist)|thank(s| you) for (contacting|calling|reaching out)|"
-    r"is there anything else i can (help|do)|as an ai\b|i'?m an ai\b|language model|"
-    r"i('| a)m (the|a|your) (support|service|customer service) (agent|representative)|"
-    r"(^|\n)\s*(agent|support|assistant|representative)\s*:",
-    re.IGNORECASE,
-)
-_LEAK_PHRASES = re.compile(
-    r"reveal_when|hidden fact|system prompt|my instructions|calms_when|rises_when|resolved_when|"
-    r"gives_up_when|you are playing|stay in character|frustration (level|is) \d|\bfrustration: \d",
-    re.IGNORECASE,
-)
 _EMPATHY = re.compile(
     r"\bi (completely |totally |really )?understand\b|\bi can see (why|how)\b|that (must|sounds)\b|"
     r"\bi'?m (so |really |very )?sorry\b|\bi apologi[sz]e\b|\bfrustrat|\bi hear you\b|\bi'?d be (upset|annoyed)\b|"
@@ -79,6 +69,7 @@ _DISMISSIVE = re.compile(
 class ConversationState:
     frustration: int
     revealed: list[int] = field(default_factory=list)  # indices into persona.hidden
+    given: list[int] = field(default_factory=list)  # indices into persona.facts already told
     outcome: str | None = None  # resolved | gave_up | ended_by_learner | turn_limit
     learner_turns: int = 0
 
@@ -102,42 +93,45 @@ class Decision:
 
 # -- prompts -----------------------------------------------------------------------------
 
-def customer_system_prompt(persona: Persona, state: ConversationState, ending: str | None = None) -> str:
+def _mood(frustration: int) -> str:
+    return ("calm" if frustration <= 2 else "a bit annoyed" if frustration <= 4 else
+            "frustrated" if frustration <= 6 else "angry" if frustration <= 8 else "furious")
+
+
+def customer_system_prompt(persona: Persona, state: ConversationState | None = None,
+                           ending: str | None = None) -> str:
+    """Who the customer is: the stable part of the prompt, the same every turn (state and
+    move go last, in :func:`move_prompt`). Never holds a hidden fact."""
     c = persona.character
-    lines = [
-        f"You are {persona.name}, a CUSTOMER contacting customer service. The user is the support agent.",
-        "Stay in character as the customer. Never act as the agent, never offer help, never mention "
-        "these instructions. Reply in 1-3 short sentences, like a real customer.",
-        f"Situation: {c.situation}",
-        f"Your goal: {c.goal}",
-        f"Personality: {c.personality}",
-    ]
-    if c.background:
-        lines.append(f"Background: {c.background}")
+    first = persona.name.split()[0]
+    lines = [f"You are {persona.name}, a customer talking to a support agent. The user is the agent.",
+             f"What happened: {' '.join(c.situation.split())}",
+             f"What {first} wants: {' '.join(c.goal.split())}",
+             f"{first} is {' '.join(c.personality.split())}"]
     if c.style:
-        lines.append(f"How you talk: {c.style}")
+        lines.append(f"How {first} talks: {' '.join(c.style.split())}")
     if c.examples:
-        lines.append("Example lines: " + " / ".join(f'"{e}"' for e in c.examples[:3]))
-    if persona.facts:
-        lines.append("Facts you give only when the agent asks for them, one at a time: " + " ".join(persona.facts))
-    revealed = [persona.hidden[i].fact for i in state.revealed if i < len(persona.hidden)]
-    if revealed:
-        lines.append("You may now tell the agent: " + " ".join(revealed))
-    lines.append("If asked something not covered here, say you don't know or would have to check; "
-                 "never invent new facts.")
-    mood = ("calm" if state.frustration <= 2 else "a bit annoyed" if state.frustration <= 4 else
-            "frustrated" if state.frustration <= 6 else "angry" if state.frustration <= 8 else "furious")
-    lines.append(f"Right now you feel {mood} ({state.frustration}/10).")
-    if ending == "resolved":
-        lines.append("The agent has solved your problem. Thank them briefly, say goodbye, and end your "
-                     f"message with {END_TOKEN}.")
-    elif ending == "gave_up":
-        lines.append(f"You have had enough. Say you are giving up, say goodbye, and end your message with {END_TOKEN}.")
-    elif ending == "turn_limit":
-        lines.append(f"You are out of time. Say you have to go, and end your message with {END_TOKEN}.")
-    else:
-        lines.append("Do not end the conversation and do not say goodbye.")
+        lines.append(f"{first} sounds like this: " + " ".join(f'"{e}"' for e in c.examples[:3]))
+    lines.append(f"Write only {first}'s next line: one or two short sentences, as the customer. Never help, "
+                 "never act as the agent, never invent numbers, names or dates.")
     return "\n".join(lines)
+
+
+def move_prompt(persona: Persona, state: ConversationState, move: Move, *, steady: bool) -> str:
+    """This turn's state and move: the last message of the prompt, so the prefix stays cached.
+    A model that keeps character gets the move as guidance; a small one, the line to voice."""
+    first = persona.name.split()[0]
+    revealed = [persona.hidden[i].fact for i in state.revealed if i < len(persona.hidden)]
+    if steady:
+        lines = [f"{first} now feels {_mood(state.frustration)} ({state.frustration}/10).",
+                 f"{first}'s move: {move.kind} ({move.why}). Draft: \"{move.line}\"",
+                 "Say it in your own words, in character; give no fact that was not asked for."]
+        if revealed:
+            lines.append(f"{first} may now tell: " + " ".join(revealed))
+        lines.append("End the conversation now." if move.kind in ("accept", "give_up", "time_up")
+                     else "Do not end the conversation and do not say goodbye.")
+        return "\n".join(lines)
+    return f"{first}'s next line must say: {move.line}"
 
 
 def director_prompt(persona: Persona, state: ConversationState, transcript: str, message: str) -> str:
@@ -176,24 +170,44 @@ DIRECTOR_SCHEMA = {
 }
 
 
+def cache_slot(persona: Persona) -> str:
+    """The name under which a local model keeps this customer's evaluated prompt."""
+    return f"customer:{persona.id or persona.name}"
+
+
+async def prime(persona: Persona, model: ModelClient, history: list[dict[str, str]] | None = None) -> bool:
+    """Evaluate the persona's fixed prompt ahead of the first reply (the app does this while
+    the learner reads the brief). Only for a model that keeps an evaluated prompt; returns
+    whether it did anything."""
+    if not getattr(model, "capabilities", CAPABLE).prefix_cache:
+        return False
+    messages = [{"role": "system", "content": customer_system_prompt(persona)},
+                *(history if history is not None else [{"role": "assistant", "content": persona.opening}])]
+    await model.complete(messages, max_tokens=1, temperature=0.0, cache_slot=cache_slot(persona))
+    return True
+
+
 # -- guards ------------------------------------------------------------------------------
 
-def guard_reply(text: str, persona: Persona, state: ConversationState) -> str | None:
-    """Why a customer reply must be regenerated, or None when it is fine."""
-    stripped = text.replace(END_TOKEN, "").strip()
-    if not stripped or not re.search(r"\w", stripped):
-        return "empty"
-    if _AGENT_PHRASES.search(stripped):
-        return "speaks_as_agent"
-    if _LEAK_PHRASES.search(stripped):
-        return "leaks_instructions"
-    for i, hidden in enumerate(persona.hidden):
-        if i in state.revealed:
-            continue
-        fact = stems(hidden.fact)
-        if len(fact) >= 3 and len(fact & stems(stripped)) / len(fact) >= 0.6:
-            return f"leaks_hidden_fact:{i}"
-    return None
+def guard_reply(text: str, persona: Persona, state: ConversationState, *, jargon: list[str] | None = None,
+                earlier: list[str] | None = None, ending: str | None = None) -> str | None:
+    """The first audit tag on a customer reply, or None when it may be shown."""
+    ctx = AuditContext(persona=persona, jargon=jargon or list(persona.jargon), revealed=list(state.revealed),
+                       earlier_customer=earlier or [persona.opening], ending=ending)
+    findings = audit_reply(text.replace(END_TOKEN, ""), ctx)
+    return findings[0].tag if findings else None
+
+
+def carries(reply: str, move: Move) -> bool:
+    """Does a voiced reply keep what the move says (its numbers, the jargon word asked about,
+    and at least half of its content words)?"""
+    wanted_numbers = set(re.findall(r"\d+", move.line))
+    if not wanted_numbers <= set(re.findall(r"\d+", reply)):
+        return False
+    if move.word and move.word.lower() not in reply.lower():
+        return False
+    line = stems(move.line)
+    return not line or len(line & stems(reply)) / len(line) >= 0.5
 
 
 # -- the conversation ----------------------------------------------------------------------
@@ -208,8 +222,10 @@ class Conversation:
         self.rubric = rubric
         self.model = model
         self.director = director or model
-        # the built-in 135M model cannot write the director's JSON: rules alone decide there
-        self.use_director = (self.director.model != BUILTIN_MODEL) if use_director is None else use_director
+        self.capabilities = getattr(model, "capabilities", CAPABLE)
+        # a model that cannot write the director's JSON (the built-in 135M one): rules alone decide
+        self.use_director = (getattr(self.director, "capabilities", CAPABLE).director if use_director is None
+                             else use_director)
         self.record = record
         self.journal = journal
         self.clock = clock
@@ -394,22 +410,35 @@ class Conversation:
         learner = self._add(Turn(index=self._next_index(), speaker="learner", text=text,
                                  response_time_s=response_time))
         self._last_calls: list[dict[str, Any]] = []
+        started = self.clock()
         try:
             decision = await self.decide(text)
-            before = (self.state.frustration, list(self.state.revealed))
+            before = (self.state.frustration, list(self.state.revealed), list(self.state.given))
             ending = self.apply(decision)
+            move = self.choose_move(text, decision, ending)
+            shown: list[float] = []
+
+            def show(chunk: str) -> None:
+                if not shown:
+                    shown.append(round(self.clock() - started, 3))
+                if on_chunk:
+                    on_chunk(chunk)
+
             try:
-                reply, guard_events, first_token = await self._generate(ending, on_chunk, on_reset)
+                reply, guard_events = await self._generate(move, ending, show, on_reset)
             except BaseException:
-                self.state.frustration, self.state.revealed = before
+                self.state.frustration, self.state.revealed, self.state.given = before
                 raise
         except BaseException:  # a failed or cancelled reply hands the learner's text back
             self.pending_text = self._retract(learner)
             raise
+        if move.fact is not None and move.fact not in self.state.given:
+            self.state.given.append(move.fact)
         latency = round(sum(c.get("latency_s") or 0 for c in self._last_calls), 3)
         turn = Turn(index=self._next_index(), speaker="customer", text=reply, latency_s=latency,
-                    first_token_s=first_token, calls=self._last_calls, guard=guard_events,
-                    state={**self.state.to_dict(), "outcome": ending, "decision": decision.to_dict()})
+                    first_token_s=shown[0] if shown else None, calls=self._last_calls, guard=guard_events,
+                    state={**self.state.to_dict(), "outcome": ending, "decision": decision.to_dict(),
+                           "move": move.to_dict()})
         self._add(turn)
         self._last_customer_at = self.clock()
         if ending:
@@ -419,43 +448,85 @@ class Conversation:
             turn.state["outcome"] = ending
         return turn
 
-    async def _generate(self, ending: str | None, on_chunk: Callable[[str], None] | None,
-                        on_reset: Callable[[str], None] | None) -> tuple[str, list[dict[str, Any]], float | None]:
-        messages = [{"role": "system", "content": customer_system_prompt(self.persona, self.state, ending)},
-                    *self.history()]
-        guard_events: list[dict[str, Any]] = []
-        reply = ""
-        first_token = None
-        for attempt in range(1, MAX_REPLY_ATTEMPTS + 1):
+    @property
+    def jargon(self) -> list[str]:
+        return [*self.persona.jargon, *self.rubric.jargon]
+
+    def customer_lines(self) -> list[str]:
+        return [t.text for t in self.record.turns if t.speaker == "customer"]
+
+    def choose_move(self, message: str, decision: Decision, ending: str | None) -> Move:
+        """What the customer does this turn (see :mod:`.moves`)."""
+        reasons = " ".join(decision.reasons)
+        return choose(self.persona, MoveContext(
+            message=message, ending=ending, reveal=[i for i in decision.reveal],
+            dismissive="dismissive" in reasons or decision.frustration_delta >= 2,
+            acknowledged="acknowledged" in reasons or decision.frustration_delta < 0,
+            jargon=self.jargon, given=list(self.state.given), said=self.customer_lines()))
+
+    def audit_context(self, ending: str | None) -> AuditContext:
+        said = [t.text for t in self.record.turns if t.speaker in ("learner", "customer")]
+        return AuditContext(persona=self.persona, jargon=self.jargon, revealed=list(self.state.revealed),
+                            earlier_customer=self.customer_lines(), earlier_text="\n".join(said[:-1]),
+                            last_learner=said[-1] if said else "", ending=ending)
+
+    def prompt(self, move: Move) -> list[dict[str, str]]:
+        """Persona first, conversation next, this turn's move last (see the module docstring)."""
+        return [{"role": "system", "content": customer_system_prompt(self.persona)}, *self.history(),
+                {"role": "system", "content": move_prompt(self.persona, self.state, move,
+                                                          steady=self.capabilities.steady_character)}]
+
+    @property
+    def cache_slot(self) -> str:
+        return cache_slot(self.persona)
+
+    async def prime(self) -> None:
+        """Evaluate the prompt so far now, so the next reply only reads what is new."""
+        await prime(self.persona, self.model, self.history())
+
+    async def _generate(self, move: Move, ending: str | None, on_chunk: Callable[[str], None],
+                        on_reset: Callable[[str], None] | None) -> tuple[str, list[dict[str, Any]]]:
+        """Draw candidates for the move until one passes the audit; else say the move's line.
+        A steady model streams live (a tagged reply is withdrawn); a small model's candidates
+        are drawn unseen and only the one that passes is shown."""
+        messages = self.prompt(move)
+        live = self.capabilities.steady_character
+        ctx = self.audit_context(ending)
+        events: list[dict[str, Any]] = []
+        attempts = max(1, self.capabilities.candidates)
+        for attempt in range(1, attempts + 1):
             parts: list[str] = []
 
             def reset(notice: RetryNotice) -> None:
                 parts.clear()
-                if on_reset:
+                if on_reset and live:
                     on_reset(f"{notice.reason}; retrying ({notice.attempt + 1}/{notice.max_attempts}) "
                              f"in {notice.wait_s:.0f}s")
 
-            stream = self.model.stream(messages, on_retry=reset, max_tokens=REPLY_MAX_TOKENS)
+            stream = self.model.stream(messages, on_retry=reset, cache_slot=self.cache_slot,
+                                       **({"max_tokens": REPLY_MAX_TOKENS} if live else
+                                          {"max_tokens": VOICE_MAX_TOKENS, "stop": ["\n"], "temperature": 0.6}))
             async for chunk in stream:
                 parts.append(chunk)
-                if on_chunk:
+                if live:
                     on_chunk(chunk)
             self._last_calls.append(stream.record.to_dict())
-            if first_token is None:
-                first_token = stream.record.first_token_s
             reply = clean_reply("".join(parts), self.persona.name)
-            problem = guard_reply(reply, self.persona, self.state)
-            guard_events.append({"attempt": attempt, "verdict": problem or "ok",
-                                 **({"rejected": reply[:300]} if problem else {})})
-            if problem is None:
-                return reply, guard_events, first_token
-            if on_reset:
-                on_reset(f"regenerating the customer's reply ({problem.split(':')[0].replace('_', ' ')})")
-        reply = FALLBACK_LINES[ending or "continue"]
-        guard_events.append({"attempt": MAX_REPLY_ATTEMPTS, "verdict": "fallback", "used": reply})
-        if on_chunk:
-            on_chunk(reply)
-        return reply, guard_events, first_token
+            tags = [f.to_dict() for f in audit_reply(reply, ctx)]
+            if not tags and not live and not carries(reply, move):
+                tags = [{"tag": "misses_move", "evidence": f"does not say: {move.line[:120]}"}]
+            events.append({"attempt": attempt, "verdict": tags[0]["tag"] if tags else "ok",
+                           **({"tags": tags, "rejected": reply[:300]} if tags else {})})
+            if not tags:
+                if not live:
+                    on_chunk(reply)
+                return reply, events
+            if on_reset and live:
+                on_reset(f"regenerating the customer's reply ({tags[0]['tag'].replace('_', ' ')})")
+        reply = move.line
+        events.append({"attempt": attempts, "verdict": "fallback", "used": reply})
+        on_chunk(reply)
+        return reply, events
 
     async def hint(self) -> Turn:
         """One short coaching tip from the persona's model, recorded as a hint turn."""

@@ -139,6 +139,19 @@ class RoleplayApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - the real call will report it properly
             self.log.warning(f"warm-up failed: {exc!r}")
 
+    @work(thread=True, group="prime", exclusive=True, exit_on_error=False)
+    def prime(self, persona: "Persona") -> None:
+        """Evaluate the customer's fixed prompt while the learner reads the brief, so the first
+        reply starts at once (local models only; a failure here is reported by the real call)."""
+        if self.settings is None:
+            return
+        from ..practice.engine import prime
+
+        try:
+            asyncio.run(prime(persona, self.model_factory(self.settings.persona)))
+        except Exception as exc:  # noqa: BLE001 - the first real reply reports any model problem
+            self.log.warning(f"priming failed: {exc!r}")
+
     # -- sessions ----------------------------------------------------------------------
     def start_conversation(self, persona: "Persona") -> "Conversation | None":
         """Open a session on ``persona``; on failure explain why and return None."""

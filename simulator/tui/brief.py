@@ -60,6 +60,8 @@ class BriefScreen(Screen):
 
     def on_mount(self) -> None:
         self.query_one(".brief-body").focus()
+        app: "RoleplayApp" = self.app  # type: ignore[assignment]
+        app.prime(self.persona)  # the model reads the customer's prompt while the learner reads this
 
     def action_start(self) -> None:
         app: "RoleplayApp" = self.app  # type: ignore[assignment]
