@@ -237,7 +237,7 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
                                         "Are you even listening to me?"]),
                     "the learner brushed the customer off")
     if ctx.acknowledged:
-        return Move("soften", fresh([f"Okay. {goal}", f"Right. {goal}", *situation, f"Okay. So what happens now?"]),
+        return Move("soften", fresh([f"Okay. {goal}", f"Right. {goal}", *situation, "Okay. So what happens now?"]),
                     "the learner acknowledged the customer")
     return Move("press", fresh([goal, *situation, *examples, "So what happens now?", "And? What are you doing about it?",
                                 "I'm still waiting for an answer."]),
