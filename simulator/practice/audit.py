@@ -73,7 +73,7 @@ _AGENT = re.compile("|".join([
     r"\bas an? (ai|agent|assistant|representative|language model)\b",
     r"\b(customer service|support) (staff|team member|representative|agent|rep)\b",
     r"\bi'?m (an?|the|your) (ai|agent|assistant|representative|rep)\b",
-    r"\bour (valued )?customers?\b",
+    r"\bour (valued )?customers?\b", r"\b(via|on|through|visit) our (website|app|site|portal|system)\b",
     r"\bwe value (you|your)\b",
     r"\bplease (hold|bear with me)\b",
     r"\bi (can|will|'ll) (help|assist) you\b",
@@ -205,8 +205,9 @@ def invented_details(text: str, known: str) -> list[str]:
         if len(token) == 1 and token in "123456789":  # "one or two things", "give me 2 minutes"
             continue
         found.append(m.group(0))
+    known_addresses = {t.strip(".,;:!?)'\"").lower() for t in re.findall(r"\S+@\S+|\bhttps?://\S+|\bwww\.\S+", known)}
     for token in re.findall(r"\S+@\S+|\bhttps?://\S+|\bwww\.\S+", text):
-        if token.strip(".,;:!?)") not in known:
+        if token.strip(".,;:!?)'\"").lower() not in known_addresses:
             found.append(token)
     known_words = _words(known)
     for word in re.findall(r"[A-Za-z][A-Za-z'’-]*", text):
