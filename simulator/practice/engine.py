@@ -47,7 +47,6 @@ from .moves import Move, MoveContext, choose
 from .sessions import Journal, SessionRecord, Turn, new_session_id, now_iso
 
 END_TOKEN = "[END]"
-MAX_REPLY_ATTEMPTS = 3
 REPLY_MAX_TOKENS = 120  # customers speak in 1-3 sentences
 REPLY_MAX_SENTENCES = 4
 REPLY_MAX_WORDS = 70
