@@ -67,6 +67,8 @@ async def play(persona, rubric, gateway, messages: list[str], workspace: Path) -
         if conv.ended:
             break
         turn = await conv.send(message)
+        if not conv.ended:
+            await conv.prime()  # as the app does while the learner types the next message
         if turn.first_token_s is not None:
             if first_turn is None:
                 first_turn = turn.first_token_s

@@ -61,7 +61,7 @@ class ScriptedModel:
                           latency_s=0.01, first_token_s=0.005, tokens_in=10, tokens_out=5, cost_usd=0.0)
 
     def stream(self, messages, *, on_retry: Callable[[RetryNotice], None] | None = None,
-               max_tokens=None, temperature=None, cache_slot=None, stop=None) -> FakeStream:
+               max_tokens=None, temperature=None, cache_slot=None, stop=None, prefill=None) -> FakeStream:
         self.calls.append({"kind": "stream", "messages": messages, "cache_slot": cache_slot})
         record = self._record()
 

@@ -267,3 +267,53 @@ def test_rambling_reply_is_cut_short():
     cut = clean_reply(run_on, "Dana Whitaker")
     assert len(cut.split()) <= 70 and cut.endswith("…")
     assert clean_reply('Dana: "Just fix it."', "Dana Whitaker") == "Just fix it."
+
+
+async def test_resume_after_a_crash_counts_the_answered_turns(library, dana, workspace):
+    """Issue 9, fault 1: two answered turns and a third left unanswered by a crash resume
+    with two learner turns counted, not one (the unanswered turn was never counted)."""
+    conv = start(library, dana, ScriptedModel(replies=["First.", "Second."]), workspace)
+    await conv.send("One.")
+    await conv.send("Two.")
+    from simulator.practice.sessions import Turn
+    conv._add(Turn(index=conv._next_index(), speaker="learner", text="Three, typed before the crash"))
+    again = Conversation.resume(read_journal(conv.record.folder), ScriptedModel(replies=["Third."]))
+    assert again.state.learner_turns == 2
+    assert again.pending_text == "Three, typed before the crash"
+    await again.send(again.pending_text)
+    assert again.state.learner_turns == 3
+
+
+async def test_ending_while_the_reply_streams_keeps_journal_and_snapshot_in_agreement(library, dana, workspace):
+    """Issue 9, fault 2: ending mid-reply takes the unanswered learner turn back *before* the
+    end, so the journal reads retract then end and session.json holds what the journal holds."""
+    import asyncio
+    import json
+
+    started = asyncio.Event()
+
+    class Slow(ScriptedModel):
+        def stream(self, messages, **kw):
+            inner = super().stream(messages, **kw)
+
+            async def agen():
+                started.set()
+                await asyncio.sleep(3600)  # the customer is still typing
+                async for chunk in inner:
+                    yield chunk
+            return type(inner)(agen(), inner.record)
+
+    conv = start(library, dana, Slow(), workspace)
+    task = asyncio.create_task(conv.send("Half-way through my question"))
+    await started.wait()
+    conv.end("ended_by_learner")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    folder = conv.record.folder
+    events = [json.loads(line) for line in (folder / "journal.jsonl").read_text().splitlines()]
+    kinds = [e["type"] for e in events if e["type"] in ("retract", "end")]
+    assert kinds == ["retract", "end"]
+    snapshot = json.loads((folder / "session.json").read_text())
+    assert [t["speaker"] for t in snapshot["turns"]] == [t.speaker for t in read_journal(folder).turns] == ["customer"]
+    assert conv.state.learner_turns == 0

@@ -61,6 +61,18 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+def neutralise(text: str) -> str:
+    """Text as data in a prompt: angle brackets become look-alikes, so nothing a learner or
+    a customer wrote can close the block it sits in (``</transcript>``) or open a new one."""
+    return text.replace("<", "‹").replace(">", "›")
+
+
+def data_block(tag: str, text: str) -> str:
+    """``text`` inside ``<tag>`` … ``</tag>``, neutralised: the one way every prompt carries
+    what learners and customers said. Prompts say that such blocks are data, not instructions."""
+    return f"<{tag}>\n{neutralise(text)}\n</{tag}>"
+
+
 def parse_json_object(text: str, want: str | None = None) -> dict[str, Any] | None:
     """The first JSON object in ``text`` (tolerates code fences and chatter), or None.
     With ``want``, the first object that has that key (so a nested object of a

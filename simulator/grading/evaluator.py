@@ -30,11 +30,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from ..content.rubric import Criterion, Rubric
 from ..core.errors import ModelError, RoleplayError
-from ..core.text import parse_json_object
+from ..core.text import data_block, parse_json_object
 from ..models.config import BUILTIN_MODEL
 from ..models.gateway import ModelClient
 from ..practice.sessions import Journal, SessionRecord, now_iso
@@ -58,18 +58,14 @@ class EvaluationPending(RoleplayError):
 
 # -- the transcript as data ----------------------------------------------------------------
 
-def _neutralise(text: str) -> str:
-    return text.replace("<", "‹").replace(">", "›")
-
-
 def transcript_block(record: SessionRecord) -> str:
     lines = []
     for turn in record.turns:
         if turn.speaker not in ("learner", "customer"):
             continue
         who = "AGENT" if turn.speaker == "learner" else "CUSTOMER"
-        lines.append(f"[{turn.index}] {who}: {_neutralise(turn.text)}")
-    return "<transcript>\n" + "\n".join(lines) + "\n</transcript>"
+        lines.append(f"[{turn.index}] {who}: {turn.text}")
+    return data_block("transcript", "\n".join(lines))
 
 
 SYSTEM = ("You are a strict, fair grader of customer-service soft skills. You grade only the AGENT (the "
@@ -362,22 +358,30 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
     total = len(rubric.criteria) + 1
     done = 0
 
-    async def bounded(coro):
+    async def bounded(call: Callable[[], Awaitable[Any]]):
         nonlocal done
-        async with limit:
-            result = await coro
+        async with limit:  # the call is made only once it has a slot (a cancelled wait makes none)
+            result = await call()
         done += 1
         if on_progress:
             on_progress(done, total)
         return result
 
     started = datetime.now(timezone.utc)
+    # a task group: when one call fails the others are cancelled, not left running (and billed)
     try:
-        results = await asyncio.gather(
-            *[bounded(judge_criterion(judge, c, rubric, record, measured_lines, calls)) for c in rubric.criteria],
-            bounded(judge_overall(judge, rubric, record, measured_lines, calls)))
-    except JudgeOutputError as exc:
-        raise EvaluationPending(f"the evaluator's output was unusable after {OUTPUT_ATTEMPTS} attempts ({exc})") from None
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(bounded(
+                lambda c=c: judge_criterion(judge, c, rubric, record, measured_lines, calls))) for c in rubric.criteria]
+            tasks.append(group.create_task(bounded(
+                lambda: judge_overall(judge, rubric, record, measured_lines, calls))))
+    except BaseExceptionGroup as group_error:
+        exc = _first_leaf(group_error)
+        if isinstance(exc, JudgeOutputError):
+            raise EvaluationPending(f"the evaluator's output was unusable after {OUTPUT_ATTEMPTS} attempts "
+                                    f"({exc})") from None
+        raise exc from None
+    results = [task.result() for task in tasks]
     criteria, overall = results[:-1], results[-1]
     score, passed = overall_score(criteria, rubric)
     return {
@@ -389,6 +393,13 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
         "calls": calls,
         "wall_time_s": round((datetime.now(timezone.utc) - started).total_seconds(), 3),
     }
+
+
+def _first_leaf(group: BaseExceptionGroup) -> BaseException:
+    exc: BaseException = group
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
 
 
 @dataclass

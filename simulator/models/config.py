@@ -87,12 +87,13 @@ class Capabilities:
     steady_character: bool = True  # keeps a character unaided: its replies stream live, audited after
     candidates: int = 3  # customer replies drawn per turn before the line is built from the file
     prefix_cache: bool = False  # runs in this process, so one conversation's evaluated prompt can be kept
+    prefill: bool = False  # continues a reply from words it is given (``stream(prefill=...)``)
 
 
 CAPABLE = Capabilities()
 # The built-in 135M model: it voices a line the engine decides, cannot write the director's
 # JSON, and its candidates are drawn in the background and shown only once the audit passes.
-SMALL = Capabilities(director=False, steady_character=False, candidates=4, prefix_cache=True)
+SMALL = Capabilities(director=False, steady_character=False, candidates=4, prefix_cache=True, prefill=True)
 
 
 @dataclass

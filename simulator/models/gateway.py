@@ -98,7 +98,8 @@ class ModelClient(Protocol):
 
     def stream(self, messages: list[dict[str, str]], *, on_retry: Callable[[RetryNotice], None] | None = None,
                max_tokens: int | None = None, temperature: float | None = None,
-               cache_slot: str | None = None, stop: list[str] | None = None) -> "ReplyStream": ...
+               cache_slot: str | None = None, stop: list[str] | None = None,
+               prefill: str | None = None) -> "ReplyStream": ...
 
     async def complete(self, messages: list[dict[str, str]], *, max_tokens: int | None = None,
                        temperature: float | None = None, json_schema: dict[str, Any] | None = None,
@@ -297,7 +298,8 @@ class Gateway:
 
     # -- plumbing ---------------------------------------------------------------------
     def _kwargs(self, messages: list[dict[str, str]], *, stream: bool, max_tokens: int | None,
-                temperature: float | None, cache_slot: str | None = None) -> dict[str, Any]:
+                temperature: float | None, cache_slot: str | None = None,
+                prefill: str | None = None) -> dict[str, Any]:
         import httpx
 
         s = self.settings
@@ -310,8 +312,13 @@ class Gateway:
         )
         if stream:
             kwargs["stream_options"] = {"include_usage": True}
+        metadata = {}  # litellm's own; never sent to a provider
         if cache_slot and s.capabilities.prefix_cache:
-            kwargs["metadata"] = {"cache_slot": cache_slot}  # litellm's own; never sent to a provider
+            metadata["cache_slot"] = cache_slot
+        if prefill and s.capabilities.prefill:
+            metadata["prefill"] = prefill
+        if metadata:
+            kwargs["metadata"] = metadata
         if s.api_base:
             kwargs["api_base"] = s.api_base
         if key := s.api_key():
@@ -370,18 +377,21 @@ class Gateway:
     # -- calls ------------------------------------------------------------------------
     def stream(self, messages: list[dict[str, str]], *, on_retry: Callable[[RetryNotice], None] | None = None,
                max_tokens: int | None = None, temperature: float | None = None,
-               cache_slot: str | None = None, stop: list[str] | None = None) -> ReplyStream:
+               cache_slot: str | None = None, stop: list[str] | None = None,
+               prefill: str | None = None) -> ReplyStream:
         """Stream a reply as text chunks. On a retry, ``on_retry`` is called (in order with
         the chunks) before the new attempt's chunks: drop what was shown so far.
-        ``cache_slot`` names the conversation, so a local model keeps its evaluated prompt."""
+        ``cache_slot`` names the conversation, so a local model keeps its evaluated prompt.
+        ``prefill``: the reply's first words, which a model with the ``prefill`` capability
+        continues (the chunks are the continuation; other models ignore it)."""
         record = self._new_record()
-        return ReplyStream(self._stream(messages, record, on_retry, max_tokens, temperature, cache_slot, stop),
-                           record)
+        return ReplyStream(self._stream(messages, record, on_retry, max_tokens, temperature, cache_slot, stop,
+                                        prefill), record)
 
     async def _stream(self, messages: list[dict[str, str]], record: CallRecord,
                       on_retry: Callable[[RetryNotice], None] | None, max_tokens: int | None,
                       temperature: float | None, cache_slot: str | None = None,
-                      stop: list[str] | None = None) -> AsyncIterator[str]:
+                      stop: list[str] | None = None, prefill: str | None = None) -> AsyncIterator[str]:
         queue: asyncio.Queue[Any] = asyncio.Queue()
         end = object()
         t0 = time.monotonic()
@@ -394,7 +404,7 @@ class Gateway:
             record.attempts = attempts
             llm = await asyncio.to_thread(litellm)
             kwargs = self._kwargs(messages, stream=True, max_tokens=max_tokens, temperature=temperature,
-                                  cache_slot=cache_slot)
+                                  cache_slot=cache_slot, prefill=prefill)
             if stop:
                 kwargs["stop"] = stop
             response = await asyncio.wait_for(llm.acompletion(**kwargs), timeout=self._deadline())

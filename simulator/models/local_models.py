@@ -211,13 +211,45 @@ def _enter_slot(path: Path, llm: Any, slot: str | None) -> None:
     slots.owner = slot
 
 
+def _chatml(llm: Any) -> bool:
+    return "<|im_start|>" in str((getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template", ""))
+
+
+def _render_chatml(messages: list[dict[str, Any]], prefill: str) -> str:
+    """The prompt exactly as the model's ChatML template writes it, with the assistant's
+    reply opened and begun with ``prefill`` (so the cached prefix of a chat call still holds)."""
+    text = "".join(f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in messages)
+    return f"{text}<|im_start|>assistant\n{prefill}"
+
+
+def _as_chat_chunks(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for chunk in chunks:
+        choice = chunk["choices"][0]
+        yield {"choices": [{"index": 0, "delta": {"content": choice.get("text") or ""},
+                            "finish_reason": choice.get("finish_reason")}]}
+
+
 def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
          stream: bool, stop: list[str] | None = None, repeat_penalty: float = 1.1,
-         response_format: dict[str, Any] | None = None, slot: str | None = None) -> Any:
+         response_format: dict[str, Any] | None = None, slot: str | None = None,
+         prefill: str | None = None) -> Any:
     """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks).
-    ``slot`` names the conversation the call belongs to (see :func:`_enter_slot`)."""
+    ``slot`` names the conversation the call belongs to (see :func:`_enter_slot`).
+    ``prefill`` (streamed calls, ChatML models): the reply starts with these words and the
+    chunks are what the model writes after them."""
     llm, lock = load(name)
     path = resolve(name)
+    if prefill and stream and not response_format and _chatml(llm) and messages and messages[0]["role"] == "system":
+        prompt = _render_chatml(messages, prefill)
+
+        def continued() -> Iterator[dict[str, Any]]:
+            with lock:
+                _enter_slot(path, llm, slot)
+                yield from _as_chat_chunks(llm.create_completion(
+                    prompt, temperature=temperature, max_tokens=max_tokens, repeat_penalty=repeat_penalty,
+                    stop=[*(stop or []), "<|im_end|>"], stream=True))
+
+        return continued()
     kwargs = dict(messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop or None,
                   repeat_penalty=repeat_penalty)
     if response_format:

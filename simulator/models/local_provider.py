@@ -38,6 +38,7 @@ def _params(optional_params: dict[str, Any], litellm_params: dict[str, Any] | No
     metadata = (litellm_params or {}).get("metadata") or {}
     return {
         "slot": metadata.get("cache_slot"),
+        "prefill": metadata.get("prefill"),
         "response_format": _response_format(optional_params),
         "temperature": float(optional_params.get("temperature", 0.7)),
         "max_tokens": int(optional_params.get("max_tokens") or optional_params.get("max_completion_tokens") or 256),

@@ -86,6 +86,10 @@ _AGENT = re.compile("|".join([
     r"\bi'?ll (send|issue|process|arrange|refund|credit) (you|it|a|the)\b", r"\bwhat a great\b",
     r"\byour (address|account number|order number|booking reference|account) (is|was|has)\b",
     r"\bhave a (great|nice|good|wonderful) day\b",
+    # the customer's own family and things, spoken of as the agent would: "your daughter", "your flight"
+    r"\byour (son|daughter|wife|husband|mother|mum|mom|father|dad|kids|children|granddaughter|grandson|"
+    r"sister|brother|partner|baby|family|flight|booking|bill|order|parcel|package|pension|reservation|"
+    r"invoice|claim|wrist|washer|thermostat)\b",
 ]), re.IGNORECASE)
 
 _LEAK = re.compile("|".join([
@@ -101,6 +105,9 @@ _LEAK = re.compile("|".join([
     r"\b(the|your) script\b", r"\bnext sentence\b", r"\bthe (customer|agent) (asks|says|replies|said)\b",
     r"\b(he|she) (replies|answers)\b", r"\bedits? for\b", r"\bmust say\b", r"\bin your own words\b",
     r"\n",
+    # narration instead of speech: He said, "..."
+    r"^\s*(he|she|they|the customer|the caller) (said|says|asked|asks|added|adds)\s*[,:]?\s*[\"“']",
+    r"^\s*(he|she|the customer|the caller) (replied|replies|answered|answers)\b",
 ]), re.IGNORECASE)
 
 _GOODBYE = re.compile(
@@ -275,7 +282,9 @@ def audit_reply(text: str, ctx: AuditContext) -> list[Finding]:
     unquoted = re.sub(r"(?<!\w)'[^']{3,}'(?!\w)|\"[^\"]{3,}\"|“[^”]{3,}”", "…", stripped)  # the agent's words, quoted
     if m := _AGENT.search(unquoted):
         findings.append(Finding("speaks_as_agent", m.group(0).strip()))
-    if m := _LEAK.search(stripped):
+    first = ctx.persona.name.split()[0] if ctx.persona.name else ""
+    if m := (_LEAK.search(stripped) or (first and re.match(rf"\s*{re.escape(first)}\b[^.!?]{{0,20}}\b(said|says|replies|"
+                                                            rf"replied|asks|asked|answers|answered)\b", stripped))):
         findings.append(Finding("leaks_prompt", m.group(0).strip()))
     # a hidden fact's details are not invented (told early, they are tagged reveals_early below)
     invented = invented_details(stripped, ctx.known_text() + "\n" + "\n".join(h.fact for h in ctx.persona.hidden))

@@ -153,6 +153,11 @@ def goal_line(persona: "Persona") -> str:
     return f"I need to {goal[:1].lower()}{goal[1:]}"
 
 
+def _lower_first(text: str) -> str:
+    """Lower-case the first letter, except the pronoun I ("I need …" stays as it is)."""
+    return text if re.match(r"I\b", text) else text[:1].lower() + text[1:]
+
+
 def _sentence(text: str) -> str:
     text = " ".join(text.split()).strip()
     return text if text[-1:] in ".!?…" else text + "."
@@ -206,7 +211,7 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
         line = fresh([*(f"{t} Bye." for t in thanks), "Okay. That sorts it. Thank you, bye."])
         return Move("accept", line, "the state says resolved")
     if ctx.ending == "gave_up":
-        return Move("give_up", fresh([f"Forget it. I only wanted this: {goal[:1].lower()}{goal[1:]} I'm done here. Bye.",
+        return Move("give_up", fresh([f"Forget it. I only wanted this: {_lower_first(goal)} I'm done here. Bye.",
                                       "Forget it. I'm done here. Bye."]), "the state says the customer gives up")
     if ctx.ending == "turn_limit":
         return Move("time_up", "I have to go now. I still need this sorted, so I'll be back. Bye.",
@@ -225,13 +230,20 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
         if fact is not None and score >= 1:
             line = first_person(_sentence(persona.facts[fact]), persona)
             if fact in ctx.given:
-                line = fresh([f"I already said: {line}", f"Like I said, {line[:1].lower()}{line[1:]}", line])
+                line = fresh([f"I already said: {line}", f"Like I said, {_lower_first(line)}", line])
             return Move("answer", line, "the learner asked for it", fact=fact)
         if _DETAIL_ASK.search(ctx.message):
+            # "can you confirm your account details?": the customer gives the reference the file holds
+            ids = [i for i, f in enumerate(persona.facts) if re.search(r"\d", f) and i not in ctx.given]
+            if ids and re.search(r"\b(account|order|booking|reference|details|number|id|customer)\b", ctx.message,
+                                 re.IGNORECASE):
+                return Move("answer", first_person(_sentence(persona.facts[ids[0]]), persona),
+                            "the learner asked for the customer's details", fact=ids[0])
             return Move("dont_know", fresh(["I don't know that off the top of my head. I'd have to check.",
                                             f"I don't have that to hand. {goal}"]), "the file does not say")
     examples = [e for e in c.examples if not re.search(r"\bthank", e, re.IGNORECASE)]
-    situation = [first_person(_sentence(s), persona) for s in split_sentences(c.situation)]
+    # the file's text is wrapped YAML: join its lines before splitting, or a sentence breaks at the wrap
+    situation = [first_person(_sentence(s), persona) for s in split_sentences(" ".join(c.situation.split()))]
     if ctx.dismissive:
         return Move("push_back", fresh([*examples, f"That's not good enough. {goal}", "No. That's not an answer.",
                                         "Are you even listening to me?"]),

@@ -211,6 +211,15 @@ class ChatScreen(AppScreen):
             self._reply_bubble.set_text("")
         self.show_notice(f"↻ {reason}")
 
+    @work(exclusive=True, group="prime", exit_on_error=False, name="prime")
+    async def _prime_worker(self) -> None:
+        """While the learner types, a local model reads the reply just shown, so the next one
+        starts sooner. A failure here is left to the next real call to report."""
+        try:
+            await self.conversation.prime()
+        except Exception as exc:  # noqa: BLE001
+            self.log.warning(f"priming failed: {exc!r}")
+
     # -- hints ---------------------------------------------------------------------------------
     def action_hint(self) -> None:
         if self.streaming or self.conversation.ended:
@@ -242,6 +251,8 @@ class ChatScreen(AppScreen):
             self.update_status()
             if self.conversation.ended:
                 self.show_end()
+            elif kind == "send":
+                self._prime_worker()
             return
         # failed or cancelled: take back the half-made bubbles, restore the typed text
         for bubble in (self._reply_bubble, self._learner_bubble if kind == "send" else None):
