@@ -317,3 +317,15 @@ async def test_ending_while_the_reply_streams_keeps_journal_and_snapshot_in_agre
     snapshot = json.loads((folder / "session.json").read_text())
     assert [t["speaker"] for t in snapshot["turns"]] == [t.speaker for t in read_journal(folder).turns] == ["customer"]
     assert conv.state.learner_turns == 0
+
+
+def test_a_fact_written_as_a_stage_direction_is_said_not_read_out(library):
+    """Seen in tmux: Mei-Ling said "If asked what the payment is for, I first say it's to
+    help my nephew" — the file's direction, read out. She says only the cover story."""
+    from simulator.practice.moves import MoveContext, choose
+
+    persona = library.persona("polite-transfer-limit")
+    move = choose(persona, MoveContext(message="What is the payment for?", ending=None, reveal=[], dismissive=False,
+                                       acknowledged=False, jargon=[], given=[], said=[persona.opening]))
+    assert move.kind == "answer"
+    assert move.line == "It is to help my nephew with a home renovation."

@@ -139,6 +139,20 @@ def first_person(text: str, persona: "Persona") -> str:
     return line[:1].upper() + line[1:] if line else line
 
 
+_STAGE_DIRECTION = re.compile(r"^\s*if (?:asked|they ask)[^,]*,\s*(?:he|she|they)\s+(?:first\s+)?"
+                              r"(?:says?|claims?|tells? (?:them|the agent))\s+(?:that\s+)?", re.IGNORECASE)
+
+
+def spoken_fact(fact: str, persona: "Persona") -> str:
+    """A fact as the customer says it. A fact written as a stage direction ("If asked what
+    the payment is for, she first says it is to help her nephew; this is the story she was
+    told to give") gives only what is said ("It is to help my nephew.")."""
+    text = " ".join(fact.split())
+    if m := _STAGE_DIRECTION.match(text):
+        text = re.split(r"\s*;\s*", text[m.end():])[0]
+    return first_person(_sentence(text), persona)
+
+
 def goal_line(persona: "Persona") -> str:
     """The persona's goal as the customer would say it ("I need to get the $45 back.")."""
     goal = " ".join(persona.character.goal.split())
@@ -228,7 +242,7 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
     if _is_question(ctx.message):
         fact, score = _best_fact(persona, ctx.message)
         if fact is not None and score >= 1:
-            line = first_person(_sentence(persona.facts[fact]), persona)
+            line = spoken_fact(persona.facts[fact], persona)
             if fact in ctx.given:
                 line = fresh([f"I already said: {line}", f"Like I said, {_lower_first(line)}", line])
             return Move("answer", line, "the learner asked for it", fact=fact)
@@ -237,7 +251,7 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
             ids = [i for i, f in enumerate(persona.facts) if re.search(r"\d", f) and i not in ctx.given]
             if ids and re.search(r"\b(account|order|booking|reference|details|number|id|customer)\b", ctx.message,
                                  re.IGNORECASE):
-                return Move("answer", first_person(_sentence(persona.facts[ids[0]]), persona),
+                return Move("answer", spoken_fact(persona.facts[ids[0]], persona),
                             "the learner asked for the customer's details", fact=ids[0])
             return Move("dont_know", fresh(["I don't know that off the top of my head. I'd have to check.",
                                             f"I don't have that to hand. {goal}"]), "the file does not say")
