@@ -31,6 +31,19 @@ async def test_streamed_reply_through_the_gateway(workspace):
     assert record.tokens_out and record.tokens_out >= 2 and record.tokens_in and record.tokens_in > 5
 
 
+async def test_a_prefilled_reply_is_continued_not_restarted(workspace):
+    """The built-in model continues a reply from the words it is given (what keeps the
+    135M customer from opening with an agent's apology): the chunks are the rest of it."""
+    settings = load_settings(workspace).persona
+    assert settings.capabilities.prefill
+    stream = Gateway(settings).stream(
+        [{"role": "system", "content": "You are Derek, a customer whose parcel never came. The user is the agent."},
+         {"role": "user", "content": "Can you confirm your address?"}],
+        max_tokens=16, temperature=0.0, stop=["\n"], prefill="My address is 24")
+    rest = "".join([chunk async for chunk in stream])
+    assert rest.strip() and not rest.lstrip().lower().startswith("my address")
+
+
 async def test_litellm_itself_streams_the_local_provider():
     module = litellm()
     response = await module.acompletion(model=BUILTIN_MODEL, messages=[{"role": "user", "content": "Say hi."}],

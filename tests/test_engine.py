@@ -329,3 +329,19 @@ def test_a_fact_written_as_a_stage_direction_is_said_not_read_out(library):
                                        acknowledged=False, jargon=[], given=[], said=[persona.opening]))
     assert move.kind == "answer"
     assert move.line == "It is to help my nephew with a home renovation."
+
+
+def test_a_move_never_picks_a_line_the_audit_calls_a_repeat(library):
+    """Seen in the fidelity run: the soften line was a near-copy of the model's earlier
+    paraphrase; the move's own freshness check and the audit disagreed, and the fallback
+    showed a repeat. The move now skips any line the audit would tag."""
+    from simulator.practice.audit import repetition
+    from simulator.practice.moves import MoveContext, choose, goal_line
+
+    persona = library.persona("vague-thermostat-offline")
+    earlier = "Okay. I need to be able control my heating from the app again before I need to do it."
+    assert repetition(f"Okay. {goal_line(persona)}", [earlier])  # what was chosen before
+    move = choose(persona, MoveContext(message="I understand, that must be annoying.", ending=None, reveal=[],
+                                       dismissive=False, acknowledged=True, jargon=[], given=[],
+                                       said=[persona.opening, earlier]))
+    assert move.kind == "soften" and repetition(move.line, [persona.opening, earlier]) is None

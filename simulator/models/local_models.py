@@ -211,15 +211,24 @@ def _enter_slot(path: Path, llm: Any, slot: str | None) -> None:
     slots.owner = slot
 
 
-def _chatml(llm: Any) -> bool:
-    return "<|im_start|>" in str((getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template", ""))
+def _prefilled_prompt(llm: Any, messages: list[dict[str, Any]], prefill: str) -> tuple[list[int], list[str]] | None:
+    """The prompt tokens exactly as llama.cpp's chat handler makes them from the model's own
+    chat template (so the cached prefix of a chat call still holds), with the assistant's
+    reply opened and begun with ``prefill``; and the template's stop strings. None when the
+    model file carries no chat template."""
+    template = (getattr(llm, "metadata", None) or {}).get("tokenizer.chat_template")
+    if not template:
+        return None
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+    def text(token: int) -> str:
+        return llm._model.token_get_text(token) if token != -1 else ""
 
-def _render_chatml(messages: list[dict[str, Any]], prefill: str) -> str:
-    """The prompt exactly as the model's ChatML template writes it, with the assistant's
-    reply opened and begun with ``prefill`` (so the cached prefix of a chat call still holds)."""
-    text = "".join(f"<|im_start|>{m['role']}\n{m.get('content') or ''}<|im_end|>\n" for m in messages)
-    return f"{text}<|im_start|>assistant\n{prefill}"
+    result = Jinja2ChatFormatter(template=template, eos_token=text(llm.token_eos()), bos_token=text(llm.token_bos()),
+                                 stop_token_ids=[llm.token_eos()])(messages=messages)
+    tokens = llm.tokenize((result.prompt + prefill).encode("utf-8"), add_bos=not result.added_special, special=True)
+    stop = result.stop if isinstance(result.stop, list) else [result.stop] if result.stop else []
+    return tokens, stop
 
 
 def _as_chat_chunks(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -235,19 +244,20 @@ def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_t
          prefill: str | None = None) -> Any:
     """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks).
     ``slot`` names the conversation the call belongs to (see :func:`_enter_slot`).
-    ``prefill`` (streamed calls, ChatML models): the reply starts with these words and the
-    chunks are what the model writes after them."""
+    ``prefill`` (streamed calls): the reply starts with these words and the chunks are what
+    the model writes after them."""
     llm, lock = load(name)
     path = resolve(name)
-    if prefill and stream and not response_format and _chatml(llm) and messages and messages[0]["role"] == "system":
-        prompt = _render_chatml(messages, prefill)
+    prefilled = _prefilled_prompt(llm, messages, prefill) if prefill and stream and not response_format else None
+    if prefilled:
+        tokens, template_stop = prefilled
 
         def continued() -> Iterator[dict[str, Any]]:
             with lock:
                 _enter_slot(path, llm, slot)
                 yield from _as_chat_chunks(llm.create_completion(
-                    prompt, temperature=temperature, max_tokens=max_tokens, repeat_penalty=repeat_penalty,
-                    stop=[*(stop or []), "<|im_end|>"], stream=True))
+                    tokens, temperature=temperature, max_tokens=max_tokens, repeat_penalty=repeat_penalty,
+                    stop=[*(stop or []), *template_stop], stream=True))
 
         return continued()
     kwargs = dict(messages=messages, temperature=temperature, max_tokens=max_tokens, stop=stop or None,

@@ -572,7 +572,8 @@ class Conversation:
         limit stopped it, so its last sentence is unfinished and never shown. Returns the
         text to show and, when nothing passes, the whole candidate's tags."""
         tags = [f.to_dict() for f in audit_reply(drawn, ctx)]
-        if not tags and carries(drawn, move) and not cut:
+        keeps = carries(drawn, move)
+        if not tags and keeps and not cut:
             return drawn, []
         sentences = split_sentences(drawn)
         if cut and sentences:
@@ -583,7 +584,7 @@ class Conversation:
                 if span != drawn and not audit_reply(span, ctx) and carries(span, move):
                     return span, []
         if not tags:
-            tags = [{"tag": "misses_move", "evidence": f"does not say: {move.line[:120]}"} if not carries(drawn, move)
+            tags = [{"tag": "misses_move", "evidence": f"does not say: {move.line[:120]}"} if not keeps
                     else {"tag": "unfinished", "evidence": f"cut at the token limit: …{drawn[-60:]}"}]
         return drawn, tags
 
@@ -614,10 +615,8 @@ def opening_words(line: str, attempt: int) -> str:
         return " ".join(words[:figures[-1] + 1]).rstrip(".,;:!?")
     if figures:  # the line ends on its figure: give it without the end of the sentence
         return " ".join(words).rstrip(".,;:!?") if len(words) > 2 else ""
-    words = words[:max(0, 4 - attempt)]
-    if len(words) >= len(line.split()):
-        words = words[:-1]
-    return " ".join(words)
+    start = words[:max(0, 4 - attempt)]
+    return " ".join(start[:-1] if len(start) >= len(words) else start)
 
 
 # a small model often repeats the instruction before the line: "Derek's next line must say: ..."

@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..core.text import jargon_in, split_sentences, stems
+from .audit import repetition
 
 if TYPE_CHECKING:
     from ..content.persona import Persona
@@ -41,6 +42,7 @@ _QUESTION = re.compile(r"\?|^\s*(what|which|when|where|who|how|why|can you|could
 _DETAIL_ASK = re.compile(r"\b(number|reference|id|date|when|what time|address|email|name|code|digits|amount|"
                          r"how much|how many|postcode|zip|card|account|birth|order|model|version|serial)\b",
                          re.IGNORECASE)
+_ID_ASK = re.compile(r"\b(account|order|booking|reference|details|number|id|customer)\b", re.IGNORECASE)
 _ADVERBS = {"always", "also", "just", "still", "never", "often", "usually", "already", "only", "really", "even",
             "actually", "probably", "first"}
 _IRREGULAR = {"is": "am", "was": "was", "has": "have", "does": "do", "goes": "go", "isn't": "am not",
@@ -212,10 +214,12 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
     said = [stems(s) for s in ctx.said]
 
     def fresh(options: list[str]) -> str:
-        """The first option not said before, nearly or exactly (so the customer never repeats)."""
+        """The first option not said before, nearly or exactly (so the customer never repeats):
+        not 70% the same content words, and not what the audit calls a repeat."""
         for option in options:
             words = stems(option)
-            if option and not any(words and len(words & before) / len(words) >= 0.7 for before in said):
+            if option and not any(words and len(words & before) / len(words) >= 0.7 for before in said) \
+                    and repetition(option, ctx.said) is None:
                 return option
         return options[-1] if options else ""
 
@@ -249,8 +253,7 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
         if _DETAIL_ASK.search(ctx.message):
             # "can you confirm your account details?": the customer gives the reference the file holds
             ids = [i for i, f in enumerate(persona.facts) if re.search(r"\d", f) and i not in ctx.given]
-            if ids and re.search(r"\b(account|order|booking|reference|details|number|id|customer)\b", ctx.message,
-                                 re.IGNORECASE):
+            if ids and _ID_ASK.search(ctx.message):
                 return Move("answer", spoken_fact(persona.facts[ids[0]], persona),
                             "the learner asked for the customer's details", fact=ids[0])
             return Move("dont_know", fresh(["I don't know that off the top of my head. I'd have to check.",
