@@ -66,6 +66,7 @@ async def play(persona, rubric, gateway, messages: list[str], workspace: Path) -
     for message in messages:
         if conv.ended:
             break
+        await conv.prime(draft=message)  # the app reads the draft at a pause in typing; the last word is new
         turn = await conv.send(message)
         if not conv.ended:
             await conv.prime()  # as the app does while the learner types the next message

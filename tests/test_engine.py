@@ -345,3 +345,14 @@ def test_a_move_never_picks_a_line_the_audit_calls_a_repeat(library):
                                        dismissive=False, acknowledged=True, jargon=[], given=[],
                                        said=[persona.opening, earlier]))
     assert move.kind == "soften" and repetition(move.line, [persona.opening, earlier]) is None
+
+
+def test_a_question_about_one_number_is_not_answered_with_another(library):
+    """Seen in the fidelity run: "What's the account number." was answered with Derek's
+    clue "There is a house number 42 at the other end of Linden Way" (they share "number")."""
+    from simulator.practice.moves import MoveContext, choose
+
+    persona = library.persona("rude-missing-parcel")
+    move = choose(persona, MoveContext(message="What's the account number.", ending=None, reveal=[], dismissive=False,
+                                       acknowledged=False, jargon=[], given=[], said=[persona.opening]))
+    assert "42" not in move.line

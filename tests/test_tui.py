@@ -569,3 +569,25 @@ async def test_resume_an_unfinished_session_from_history(workspace):
         assert ("customer", "Finally, an answer.") in bubbles(app.screen)
     assert [t.text for t in journal(workspace).turns] == [persona.opening, "Typed just before the crash",
                                                          "Finally, an answer."]
+
+
+async def test_a_pause_in_typing_lets_a_local_model_read_the_draft(workspace, monkeypatch):
+    """While the learner types, a model that keeps an evaluated prompt reads the draft so
+    far (up to its last whole word) in the conversation's cache slot, so on Enter only the
+    last words and the move are left to read."""
+    from simulator.models.config import Capabilities
+
+    monkeypatch.setattr(ChatScreen, "DRAFT_PAUSE_S", 0.01)
+    model = ScriptedModel(replies=["Go on."], capabilities=Capabilities(prefix_cache=True))
+    async with make_app(workspace, model).run_test(size=(80, 24)) as pilot:
+        await open_chat(pilot)
+        await settle(pilot)
+        model.calls.clear()
+        await pilot.press(*"I can see why you are ups")
+        for _ in range(50):  # wait for the timer and its worker, not for a fixed time
+            await settle(pilot)
+            primes = [c for c in model.calls if c["kind"] == "complete" and c["messages"][-1]["role"] == "user"]
+            if primes:
+                break
+        assert primes and primes[-1]["messages"][-1]["content"] == "I can see why you are"
+        assert primes[-1]["messages"][0]["role"] == "system"

@@ -89,7 +89,7 @@ _AGENT = re.compile("|".join([
     # the customer's own family and things, spoken of as the agent would: "your daughter", "your flight"
     r"\byour (son|daughter|wife|husband|mother|mum|mom|father|dad|kids|children|granddaughter|grandson|"
     r"sister|brother|partner|baby|family|flight|booking|bill|order|parcel|package|pension|reservation|"
-    r"invoice|claim|wrist|washer|thermostat)\b",
+    r"invoice|claim|wrist|washer|thermostat|landlord|flat|neighbours?|granddaughter)\b",
 ]), re.IGNORECASE)
 
 _LEAK = re.compile("|".join([

@@ -514,9 +514,15 @@ class Conversation:
     def cache_slot(self) -> str:
         return cache_slot(self.persona)
 
-    async def prime(self) -> None:
-        """Evaluate the prompt so far now, so the next reply only reads what is new."""
-        await prime(self.persona, self.model, self.history())
+    async def prime(self, draft: str = "") -> None:
+        """Evaluate the prompt so far now, so the next reply only reads what is new. With
+        ``draft`` (what the learner has typed so far, up to its last whole word), that too:
+        then on Enter only the last words and this turn's move are left to read."""
+        words = draft.split()
+        if not draft.endswith((" ", "\n")):
+            words = words[:-1]  # the last word may still be half-typed
+        draft_turn = [{"role": "user", "content": " ".join(words)}] if words and not self.ended else []
+        await prime(self.persona, self.model, [*self.history(), *draft_turn])
 
     async def _generate(self, move: Move, ending: str | None, on_chunk: Callable[[str], None],
                         on_reset: Callable[[str], None] | None) -> tuple[str, list[dict[str, Any]]]:

@@ -42,6 +42,7 @@ _QUESTION = re.compile(r"\?|^\s*(what|which|when|where|who|how|why|can you|could
 _DETAIL_ASK = re.compile(r"\b(number|reference|id|date|when|what time|address|email|name|code|digits|amount|"
                          r"how much|how many|postcode|zip|card|account|birth|order|model|version|serial)\b",
                          re.IGNORECASE)
+_ANY_DETAIL = stems("number numbers details detail reference id please confirm")
 _ID_ASK = re.compile(r"\b(account|order|booking|reference|details|number|id|customer)\b", re.IGNORECASE)
 _ADVERBS = {"always", "also", "just", "still", "never", "often", "usually", "already", "only", "really", "even",
             "actually", "probably", "first"}
@@ -184,8 +185,10 @@ def _is_question(message: str) -> bool:
 
 
 def _best_fact(persona: "Persona", message: str) -> tuple[int | None, int]:
-    """The fact the learner asks for: most content words shared with the question."""
-    asked = stems(" ".join(s for s in split_sentences(message) if _is_question(s)) or message)
+    """The fact the learner asks for: most content words shared with the question, not
+    counting words any detail shares ("number", "details"): "What's the account number?"
+    is not a question about "a house number 42 at the other end of the street"."""
+    asked = stems(" ".join(s for s in split_sentences(message) if _is_question(s)) or message) - _ANY_DETAIL
     best, score = None, 0
     for i, fact in enumerate(persona.facts):
         overlap = len(asked & stems(fact))

@@ -92,6 +92,7 @@ class ChatScreen(AppScreen):
         self._reply_text = ""
         self._started_at = 0.0
         self._notice_timer = None
+        self._draft_timer = None
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -211,12 +212,25 @@ class ChatScreen(AppScreen):
             self._reply_bubble.set_text("")
         self.show_notice(f"↻ {reason}")
 
+    DRAFT_PAUSE_S = 0.4  # a pause in typing this long lets the model read the draft
+
+    @on(Input.Changed, "#prompt")
+    def _draft_changed(self, event: Input.Changed) -> None:
+        """When the learner pauses while typing, a local model reads the draft so far."""
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        if (event.value.strip() and not self.streaming and not self.conversation.ended
+                and self.conversation.capabilities.prefix_cache):
+            self._draft_timer = self.set_timer(self.DRAFT_PAUSE_S, lambda: self._prime_worker(event.value))
+
     @work(exclusive=True, group="prime", exit_on_error=False, name="prime")
-    async def _prime_worker(self) -> None:
-        """While the learner types, a local model reads the reply just shown, so the next one
-        starts sooner. A failure here is left to the next real call to report."""
+    async def _prime_worker(self, draft: str = "") -> None:
+        """While the learner reads and types, a local model reads the reply just shown and
+        the draft so far, so the next reply starts sooner. A failure here is left to the next
+        real call to report."""
         try:
-            await self.conversation.prime()
+            await self.conversation.prime(draft)
         except Exception as exc:  # noqa: BLE001
             self.log.warning(f"priming failed: {exc!r}")
 
