@@ -132,16 +132,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from .practice.sessions import iter_sessions
+    from .practice.sessions import UnreadableSession, scan_sessions
 
-    rows = list(iter_sessions(_workspace(args)))
+    rows = scan_sessions(_workspace(args))
     if args.json:
-        print(json.dumps([{"session_id": r.session_id, "persona_id": r.persona_id, "started_at": r.started_at,
+        print(json.dumps([{"session_id": r.session_id, "unreadable": r.reason, "folder": str(r.folder)}
+                          if isinstance(r, UnreadableSession) else
+                          {"session_id": r.session_id, "persona_id": r.persona_id, "started_at": r.started_at,
                            "outcome": r.outcome, "turns": len(r.turns), "folder": str(r.folder)} for r in rows],
                          indent=2))
         return 0
     for r in rows:
-        print(f"{r.session_id}  {r.persona_id:<32} {r.outcome or 'open':<16} {len(r.turns)} turns")
+        if isinstance(r, UnreadableSession):
+            print(f"{r.session_id}  unreadable: {r.reason}")
+        else:
+            print(f"{r.session_id}  {r.persona_id:<32} {r.outcome or 'open':<16} {len(r.turns)} turns")
     if not rows:
         print("no sessions yet", file=sys.stderr)
     return 0

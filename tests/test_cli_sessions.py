@@ -148,3 +148,29 @@ def test_models_pull_without_network_fails_fast(workspace):
     assert out.returncode == 1 and "cannot reach" in out.stderr and "Traceback" not in out.stderr
     out = cli("models", "pull", "qwen-0.5b")
     assert out.returncode == 1 and "did you mean 'qwen2.5-0.5b'" in out.stderr
+
+
+def damaged_sessions(workspace: Path) -> None:
+    """A newer-format session.json with no journal, and a journal damaged in the middle."""
+    newer = workspace / "sessions" / "20990101-000000-from-the-future-0001"
+    newer.mkdir(parents=True)
+    (newer / "session.json").write_text(json.dumps({"format": "roleplay-session", "version": 99}))
+    torn = workspace / "sessions" / "20260101-000000-torn-0002"
+    torn.mkdir(parents=True)
+    (torn / "journal.jsonl").write_text('{"type":"header"\n{"type":"turn"}\n{"type":"end"}\n')
+
+
+def test_unreadable_sessions_are_listed_with_their_reason(workspace):
+    """Issue 9, fault 6: a session from a newer format with no journal, or a damaged one,
+    is listed as unreadable with the reason, never dropped."""
+    damaged_sessions(workspace)
+    result = cli("sessions", "--workspace", str(workspace))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    future = next(line for line in lines if "from-the-future" in line)
+    assert "unreadable" in future and "version 99 is newer" in future and "upgrade roleplay" in future
+    torn = next(line for line in lines if "torn-0002" in line)
+    assert "unreadable" in torn and "journal.jsonl:1:1" in torn
+    data = json.loads(cli("sessions", "--workspace", str(workspace), "--json").stdout)
+    assert {d["session_id"] for d in data if "unreadable" in d} == {"20990101-000000-from-the-future-0001",
+                                                                    "20260101-000000-torn-0002"}

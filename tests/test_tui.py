@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -59,6 +60,14 @@ async def say(pilot, text: str) -> None:
     pilot.app.screen.query_one("#prompt", Input).value = text
     await pilot.press("enter")
     await settle(pilot)
+
+
+async def end_after(pilot, text: str) -> None:
+    """Open a chat with Dana, say ``text``, end the session (the End screen opens)."""
+    await open_chat(pilot)
+    await say(pilot, text)
+    await pilot.press("ctrl+e", "enter")
+    await pilot.pause()
 
 
 def bubbles(screen) -> list[tuple[str, str]]:
@@ -591,3 +600,79 @@ async def test_a_pause_in_typing_lets_a_local_model_read_the_draft(workspace, mo
                 break
         assert primes and primes[-1]["messages"][-1]["content"] == "I can see why you are"
         assert primes[-1]["messages"][0]["role"] == "system"
+
+
+async def test_damaged_sessions_are_listed_and_a_malformed_evaluation_does_not_stop_the_library(workspace):
+    """Issue 9, fault 6: the library still loads (its spinner ends) when a saved evaluation is
+    malformed, and the history lists an unreadable session with its reason."""
+    model = ScriptedModel(replies=["Go on then."])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await end_after(pilot, "Let me look into it.")
+        await settle(pilot)
+    folder = next((workspace / "sessions").iterdir())
+    with (folder / "journal.jsonl").open("a") as handle:  # an evaluation someone edited by hand
+        handle.write(json.dumps({"type": "evaluation", "evaluation": {"overall": "not a score"}}) + "\n")
+    newer = workspace / "sessions" / "20990101-000000-from-the-future-0001"
+    newer.mkdir()
+    (newer / "session.json").write_text(json.dumps({"format": "roleplay-session", "version": 99}))
+
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        table = app.screen.query_one("#personas", DataTable)
+        assert not table.loading and table.row_count > 0
+        await pilot.press("h")
+        await settle(pilot)
+        assert isinstance(app.screen, HistoryScreen)
+        sessions = app.screen.query_one("#sessions", DataTable)
+        assert sessions.row_count == 2
+        assert sessions.get_row_at(0)[3] == "unreadable"
+        assert "version 99 is newer" in str(app.screen.query_one("#history-detail").render())
+
+
+async def test_leaving_the_feedback_screen_mid_grade_keeps_the_grading(workspace):
+    """Issue 9, fault 4: Enter while grading runs goes back to the library; the grading goes
+    on (it is the app's), is saved, and its result is told in a notification."""
+    import asyncio
+
+    release = asyncio.Event()
+
+    class SlowJudge(ScriptedModel):
+        async def complete(self, messages, **kw):
+            if "latest_agent_message" not in messages[-1]["content"]:
+                await release.wait()
+            return await super().complete(messages, **kw)
+
+    model = SlowJudge(replies=["Go on then."], completions=scripted_judge)
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await end_after(pilot, "I'm sorry about the surprise, Dana.")
+        assert isinstance(app.screen, EndScreen) and "Grading with" in screen_text(app.screen)
+        await pilot.press("enter")  # back to the library while grading runs
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        release.set()
+        await settle(pilot)
+        assert any("Graded: 4.00 of 5" in str(n.message) for n in app._notifications)
+    record = journal(workspace)
+    assert len(record.evaluations) == 1 and record.evaluations[0]["overall"]["passed"]
+
+
+async def test_a_disk_error_while_grading_is_reported_not_left_spinning(workspace, monkeypatch):
+    """Issue 9, fault 6: an OSError while the evaluation is saved ends "Grading…" with a
+    one-line reason on the screen."""
+    from simulator.grading import evaluator
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(evaluator, "write_report", full_disk)
+    model = ScriptedModel(replies=["Go on then."], completions=scripted_judge)
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await end_after(pilot, "I'm sorry about the surprise, Dana.")
+        await settle(pilot)
+        text = screen_text(app.screen)
+        assert "Not graded: the evaluation could not be saved (No space left on device)" in text
+        assert "Grading with" not in text

@@ -96,6 +96,14 @@ class SessionRecord:
         rubric.id = self.rubric_id
         return rubric
 
+    def latest_overall(self) -> tuple[float, bool] | None:
+        """(score, passed) of the newest evaluation; None when there is none or it is damaged."""
+        overall = self.evaluations[-1].get("overall") if self.evaluations and isinstance(self.evaluations[-1], dict) \
+            else None
+        if not isinstance(overall, dict) or not isinstance(overall.get("score"), (int, float)):
+            return None
+        return float(overall["score"]), bool(overall.get("passed"))
+
     @property
     def evaluation_pending(self) -> bool:
         """Ended, and no judged evaluation yet."""
@@ -221,30 +229,87 @@ def read_journal(folder: Path) -> SessionRecord:
 def load_session(workspace: Path, session: str) -> SessionRecord:
     """A session by id, id prefix, folder path, or ``last``."""
     candidate = Path(session)
-    if (candidate / JOURNAL).is_file():
-        return read_journal(candidate)
+    if (candidate / JOURNAL).is_file() or (candidate / RECORD).is_file():
+        return read_session(candidate)
     folders = list_session_folders(workspace)
     if session == "last" and folders:
-        return read_journal(folders[0])
+        return read_session(folders[0])
     matches = [f for f in folders if f.name == session] or [f for f in folders if f.name.startswith(session)]
     if len(matches) == 1:
-        return read_journal(matches[0])
+        return read_session(matches[0])
     if len(matches) > 1:
         raise NotFoundError(f"'{session}' matches {len(matches)} sessions — give more of the id")
     raise NotFoundError(f"no session '{session}' in {sessions_dir(workspace)} — `roleplay sessions` lists them")
 
 
 def list_session_folders(workspace: Path) -> list[Path]:
-    """Session folders, newest first."""
+    """Session folders (a journal or a session.json in them), newest first."""
     folder = sessions_dir(workspace)
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if (p / JOURNAL).is_file()), key=lambda p: p.name, reverse=True)
+    return sorted((p for p in folder.iterdir() if (p / JOURNAL).is_file() or (p / RECORD).is_file()),
+                  key=lambda p: p.name, reverse=True)
+
+
+@dataclass
+class UnreadableSession:
+    """A session folder that cannot be read, and why (listed, never dropped)."""
+
+    folder: Path
+    reason: str
+
+    @property
+    def session_id(self) -> str:
+        return self.folder.name
+
+
+def read_session(folder: Path) -> SessionRecord:
+    """A session from its journal; a folder holding only ``session.json`` is read from that
+    copy. Raises :class:`SessionError` saying what is wrong and where."""
+    folder = Path(folder)
+    if (folder / JOURNAL).is_file():
+        try:
+            return read_journal(folder)
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise SessionError(f"{folder / JOURNAL}:1:1: the header lacks {exc} — not a session this "
+                               "roleplay wrote") from None
+    path = folder / RECORD
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFoundError(f"{folder}: not a session (no {JOURNAL})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SessionError(f"{path}: unreadable ({exc}) and there is no {JOURNAL} to rebuild it from") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SessionError(f"{path}:1:1: not a roleplay session file")
+    if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+        raise SessionError(f"{path}:1:1: session format version {data.get('version')} is newer than this "
+                           f"roleplay reads ({VERSION}) — upgrade roleplay")
+    try:
+        return SessionRecord(
+            session_id=data["session_id"], started_at=data["started_at"], persona_id=data["persona_id"],
+            persona=data["persona"], rubric_id=data["rubric_id"], rubric=data["rubric"],
+            models=data.get("models", {}), turns=[_turn(t) for t in data.get("turns", [])],
+            ended_at=data.get("ended_at"), outcome=data.get("outcome"), end_reason=data.get("end_reason"),
+            evaluations=list(data.get("evaluations", [])), pending_reason=data.get("pending_reason"),
+            folder=folder)
+    except (KeyError, TypeError) as exc:
+        raise SessionError(f"{path}:1:1: missing {exc} — the file is damaged") from None
+
+
+def scan_sessions(workspace: Path) -> list[SessionRecord | UnreadableSession]:
+    """Every session folder, newest first: its record, or why it cannot be read."""
+    found: list[SessionRecord | UnreadableSession] = []
+    for folder in list_session_folders(workspace):
+        try:
+            found.append(read_session(folder))
+        except (SessionError, NotFoundError, OSError) as exc:
+            found.append(UnreadableSession(folder, str(exc)))
+    return found
 
 
 def iter_sessions(workspace: Path) -> Iterator[SessionRecord]:
-    for folder in list_session_folders(workspace):
-        try:
-            yield read_journal(folder)
-        except (SessionError, NotFoundError, KeyError, TypeError):
-            continue
+    """The readable sessions, newest first (:func:`scan_sessions` also lists the others)."""
+    for item in scan_sessions(workspace):
+        if isinstance(item, SessionRecord):
+            yield item

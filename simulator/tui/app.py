@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 from textual import work
 from textual.app import App
 from textual.binding import Binding
+from textual.worker import Worker, WorkerState
 
 from .commands import RoleplayCommands
 from .home import HomeScreen
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from ..models.config import RoleSettings, Settings
     from ..models.gateway import ModelClient
     from ..practice.engine import Conversation
+    from ..practice.sessions import SessionRecord
 
 ModelFactory = Callable[["RoleSettings"], "ModelClient"]
 
@@ -71,9 +73,8 @@ def load_library_data(workspace: Path, model: str | None, evaluator_model: str |
         for record in iter_sessions(workspace):  # newest first
             first = record.persona_id not in data.last_outcomes
             data.last_outcomes.setdefault(record.persona_id, record.outcome)
-            if first and record.evaluations:
-                overall = record.evaluations[-1]["overall"]
-                data.last_scores[record.persona_id] = (overall["score"], overall["passed"])
+            if first and (latest := record.latest_overall()):
+                data.last_scores[record.persona_id] = latest
     except OSError:
         pass
     return data
@@ -109,6 +110,7 @@ class RoleplayApp(App[int]):
         self.library: "Library | None" = None
         self.warm_up_started = False
         self.library_stale = False  # a session was saved since the library screen last loaded
+        self.grading: dict[str, str] = {}  # session folder name -> latest status, while it is graded
 
     # -- start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -151,6 +153,66 @@ class RoleplayApp(App[int]):
             asyncio.run(prime(persona, self.model_factory(self.settings.persona)))
         except Exception as exc:  # noqa: BLE001 - the first real reply reports any model problem
             self.log.warning(f"priming failed: {exc!r}")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Errors in one place: a worker that fails unexpectedly is told in one line (the
+        chat's model calls report their own, next to the prompt)."""
+        if event.state == WorkerState.ERROR and event.worker.group != "model":
+            error = event.worker.error
+            self.notify(f"{event.worker.group or event.worker.name} failed: {error}", title="Error",
+                        severity="error", timeout=15)
+
+    # -- grading: the app's, so leaving the feedback screen does not throw it away ----------
+    def grade(self, record: "SessionRecord", key: str) -> None:
+        """Grade a session with the evaluator model (once at a time per session)."""
+        if key not in self.grading:
+            self.grading[key] = "Grading…"
+            self._grade(record, key)
+
+    @work(group="grading", exit_on_error=False)
+    async def _grade(self, record: "SessionRecord", key: str) -> None:
+        from ..core.errors import RoleplayError
+        from ..grading.evaluator import evaluate
+
+        evaluation = None
+        try:
+            judge = self.model_factory(self.settings.evaluator)
+            status = f"Grading with {judge.model}… the measured figures are ready now (Measured tab)."
+            self._grading(key, status)
+
+            def progress(done: int, total: int) -> None:
+                self._grading(key, f"{status}\n{'█' * done}{'░' * (total - done)} {done}/{total} judged")
+
+            outcome = await evaluate(record, record.rubric_snapshot(), judge, on_progress=progress)
+            if outcome.evaluation is None:
+                final = (f"Evaluation pending: {outcome.pending_reason}. Press g to try again, or run "
+                         "`roleplay evaluate --pending` later. The measured figures are saved.")
+            else:
+                evaluation = outcome.evaluation
+                overall = evaluation.get("overall", {})
+                final = f"Graded: {overall.get('score', 0):.2f} of {(overall.get('scale') or [0, 5])[-1]}"
+                self.library_stale = True
+        except RoleplayError as exc:
+            final = f"Not graded: {exc}. Press g to try again."
+        except OSError as exc:
+            final = (f"Not graded: the evaluation could not be saved ({exc.strerror or exc}) — free some disk "
+                     "space or check permissions, then press g. The transcript is safe.")
+        except Exception as exc:  # noqa: BLE001 - a bug must still reach the screen, not leave "Grading…"
+            final = f"Not graded: unexpected failure ({exc!r}). Press g to try again."
+        self.grading.pop(key, None)
+        self._grading(key, final, evaluation, final=True)
+
+    def _grading(self, key: str, status: str, evaluation: dict | None = None, *, final: bool = False) -> None:
+        """Show grading progress on the End screen of that session if it is open; a result
+        that arrives after the learner left it is told in a notification."""
+        if not final:
+            self.grading[key] = status
+        screen = self.screen
+        if getattr(screen, "grading_key", None) == key:
+            screen.grading_update(status, evaluation)  # type: ignore[attr-defined]
+        elif final:
+            self.notify(status.splitlines()[0], title="Grading", severity="information" if evaluation else "warning",
+                        timeout=10)
 
     # -- sessions ----------------------------------------------------------------------
     def start_conversation(self, persona: "Persona") -> "Conversation | None":

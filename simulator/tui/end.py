@@ -1,15 +1,15 @@
 """End: how the session ended, where it was saved, and the feedback.
 
-The measured figures are shown at once; the judged evaluation runs as a worker with
-the evaluator model (or the latest saved evaluation is shown when there is one). A
-judge that cannot be reached leaves the session "evaluation pending": g tries again.
+The measured figures are shown at once; the judged evaluation is run by the app (so
+leaving this screen does not throw it away) and shown here while this screen is open
+(or the latest saved evaluation is shown when there is one). A judge that cannot be
+reached leaves the session "evaluation pending": g tries again.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
@@ -80,7 +80,14 @@ class EndScreen(AppScreen):
             self.query_one("#criteria", DataTable).focus()
         else:  # stay on the Result tab, where grading's progress shows
             self.query_one("#feedback-tabs Tabs").focus()
-            self.action_grade()
+            if status := self.rp.grading.get(self.grading_key):
+                self.feedback.show_status(status)  # still being graded since this screen was last open
+            else:
+                self.action_grade()
+
+    @property
+    def grading_key(self) -> str:
+        return self.record.folder.name if self.record.folder else self.record.session_id
 
     def action_tab(self, step: int) -> None:
         """Cycle the feedback tabs: Result, Measured, Better replies, Transcript."""
@@ -94,32 +101,14 @@ class EndScreen(AppScreen):
         if self.rp.settings is None:
             self.feedback.show_status("Not graded: the model settings could not be loaded (see the notice).")
             return
-        self.grade()
+        self.rp.grade(self.record, self.grading_key)
 
-    @work(exclusive=True, group="evaluate", exit_on_error=False)
-    async def grade(self) -> None:
-        """Grade with the evaluator model; the outcome lands in the feedback view."""
-        from ..core.errors import RoleplayError
-        from ..grading.evaluator import evaluate
-
-        judge = self.rp.model_factory(self.rp.settings.evaluator)
-        status = (f"Grading with {judge.model}… the measured figures are ready now (Measured tab).")
-        self.feedback.show_status(status)
-
-        def progress(done: int, total: int) -> None:
-            self.feedback.show_status(f"{status}\n{'█' * done}{'░' * (total - done)} {done}/{total} judged")
-
-        try:
-            outcome = await evaluate(self.record, self.record.rubric_snapshot(), judge, on_progress=progress)
-        except RoleplayError as exc:
-            self.feedback.show_status(f"Not graded: {exc}. Press g to try again.")
+    def grading_update(self, status: str, evaluation: dict[str, Any] | None = None) -> None:
+        """Called by the app as the grading of this screen's session goes on."""
+        if evaluation is None:
+            self.feedback.show_status(status)
             return
-        if outcome.evaluation is None:
-            self.feedback.show_status(f"Evaluation pending: {outcome.pending_reason}. Press g to try again, or "
-                                      "run `roleplay evaluate --pending` later. The measured figures are saved.")
-            return
-        self.rp.library_stale = True
-        self.feedback.show_evaluation(outcome.evaluation)
+        self.feedback.show_evaluation(evaluation)
         # the table was hidden until now: focus it once it has been laid out
         self.call_after_refresh(self.query_one("#criteria", DataTable).focus)
 

@@ -22,7 +22,7 @@ from .widgets import (
 )
 
 if TYPE_CHECKING:
-    from ..practice.sessions import SessionRecord
+    from ..practice.sessions import SessionRecord, UnreadableSession
 
 
 class HistoryScreen(AppScreen):
@@ -41,6 +41,7 @@ class HistoryScreen(AppScreen):
     def __init__(self) -> None:
         super().__init__()
         self.records: dict[str, "SessionRecord"] = {}
+        self.unreadable: dict[str, "UnreadableSession"] = {}
         self.loaded = False
 
     def compose(self) -> ComposeResult:
@@ -61,17 +62,28 @@ class HistoryScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="history", exit_on_error=False)
     def _load(self) -> None:
-        from ..practice.sessions import iter_sessions
+        from ..practice.sessions import scan_sessions
 
-        records = list(iter_sessions(self.rp.workspace))
-        self.app.call_from_thread(self._loaded, records)
+        try:
+            found = scan_sessions(self.rp.workspace)
+        except OSError as exc:  # the sessions folder itself cannot be read: say so, stop the spinner
+            found = []
+            self.app.call_from_thread(self.notify, f"cannot list sessions: {exc}", severity="error", timeout=15)
+        self.app.call_from_thread(self._loaded, found)
 
-    def _loaded(self, records: list["SessionRecord"]) -> None:
+    def _loaded(self, found: list["SessionRecord | UnreadableSession"]) -> None:
+        from ..practice.sessions import UnreadableSession
+
         table = self.query_one("#sessions", DataTable)
         table.loading = False
         table.clear()
         self.records = {}
-        for record in records:
+        self.unreadable = {}
+        for record in found:
+            if isinstance(record, UnreadableSession):  # listed with its reason, never dropped
+                self.unreadable[record.session_id] = record
+                table.add_row(record.session_id[:15], "(unreadable)", "—", "unreadable", key=record.session_id)
+                continue
             key = record.folder.name if record.folder else record.session_id
             self.records[key] = record
             persona = record.persona.get("name", record.persona_id)
@@ -82,18 +94,23 @@ class HistoryScreen(AppScreen):
         if self.focused is None:
             table.focus()
 
-    def current(self) -> "SessionRecord | None":
+    def _current_key(self) -> str:
         table = self.query_one("#sessions", DataTable)
         if not table.row_count:
-            return None
+            return ""
         row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
-        return self.records.get(row_key.value or "")
+        return row_key.value or ""
+
+    def current(self) -> "SessionRecord | None":
+        return self.records.get(self._current_key())
 
     def _show_detail(self) -> None:
         detail = self.query_one("#history-detail", Static)
         record = self.current()
         if record is None:
-            detail.update("No sessions yet — pick a persona in the library and practise." if self.loaded else "")
+            broken = self.unreadable.get(self._current_key())
+            detail.update(f"Cannot be read: {broken.reason}" if broken else
+                          "No sessions yet — pick a persona in the library and practise." if self.loaded else "")
             return
         title = record.persona.get("title", "")
         detail.update(f"{record.persona.get('name', record.persona_id)} — {title}\n"

@@ -80,10 +80,13 @@ class HomeScreen(AppScreen):
 
     @work(thread=True, exclusive=True, group="library", exit_on_error=False)
     def _load(self) -> None:
-        from .app import load_library_data
+        from .app import LibraryData, load_library_data
 
         app = self.rp
-        data = load_library_data(app.workspace, app.model_name, app.evaluator_model_name)
+        try:
+            data = load_library_data(app.workspace, app.model_name, app.evaluator_model_name)
+        except Exception as exc:  # noqa: BLE001 - never leave the spinner turning: say what broke
+            data = LibraryData(library_error=f"the library could not be loaded: {exc}")
         self.app.call_from_thread(self._loaded, data)
         # import the next screens now, off the UI thread, so the first Enter is quick
         from . import brief, chat, end  # noqa: F401
