@@ -676,3 +676,29 @@ async def test_a_disk_error_while_grading_is_reported_not_left_spinning(workspac
         text = screen_text(app.screen)
         assert "Not graded: the evaluation could not be saved (No space left on device)" in text
         assert "Grading with" not in text
+
+
+async def test_disk_writes_of_a_session_run_off_the_ui_loop(workspace, monkeypatch):
+    """Issue 9, fault 7: each turn's fsynced journal line and session.json rewrite happen on
+    the app's writer thread, never on the UI loop (a slow disk would make the TUI stutter);
+    the files still hold every turn in order when the reply is shown."""
+    import os
+    import threading
+
+    real_fsync = os.fsync
+    on_loop: list[str] = []
+
+    def fsync(fd):
+        if threading.current_thread() is threading.main_thread():
+            on_loop.append(threading.current_thread().name)
+        return real_fsync(fd)
+
+    model = ScriptedModel(replies=["Go on then.", "And?"])
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        monkeypatch.setattr(os, "fsync", fsync)
+        await say(pilot, "I'm sorry about the surprise, Dana.")
+        assert [t.text for t in journal(workspace).turns][-2:] == ["I'm sorry about the surprise, Dana.", "Go on then."]
+        await say(pilot, "What would help most?")
+        assert on_loop == []

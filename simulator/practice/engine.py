@@ -30,8 +30,10 @@ and words said with a real ending are kept.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
+from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -44,7 +46,7 @@ from ..models.config import CAPABLE
 from ..models.gateway import ModelClient, RetryNotice
 from .audit import AuditContext, audit_reply
 from .moves import Move, MoveContext, choose
-from .sessions import Journal, SessionRecord, Turn, new_session_id, now_iso
+from .sessions import Journal, SessionRecord, Turn, new_session_id, now_iso, snapshot_text
 
 END_TOKEN = "[END]"
 REPLY_MAX_TOKENS = 120  # customers speak in 1-3 sentences
@@ -217,7 +219,7 @@ class Conversation:
 
     def __init__(self, persona: Persona, rubric: Rubric, model: ModelClient, record: SessionRecord,
                  journal: Journal | None, *, director: ModelClient | None = None, use_director: bool | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, writer: Executor | None = None):
         self.persona = persona
         self.rubric = rubric
         self.model = model
@@ -228,6 +230,10 @@ class Conversation:
                              else use_director)
         self.record = record
         self.journal = journal
+        # the app passes a one-thread executor: journal appends and session.json rewrites (each
+        # fsynced) run there, in order, and a reply waits for them without blocking the UI loop
+        self.writer = writer
+        self._write: Future[None] | None = None  # the latest write handed to the writer
         self.clock = clock
         last_state = next((t.state for t in reversed(record.turns) if t.state), None)
         fields = set(ConversationState.__dataclass_fields__)
@@ -249,6 +255,7 @@ class Conversation:
         conversation = cls(persona, rubric, model, record, journal, **kwargs)
         conversation._add(Turn(index=0, speaker="customer", text=persona.opening,
                                state=conversation.state.to_dict()))
+        conversation._wait_written()
         return conversation
 
     @classmethod
@@ -263,6 +270,7 @@ class Conversation:
         # (the state was rebuilt from the last customer turn, which never counted it)
         if record.turns and record.turns[-1].speaker == "learner":
             conversation.pending_text = conversation._retract(record.turns[-1], counted=False)
+            conversation._wait_written()
         return conversation
 
     pending_text: str | None = None
@@ -283,11 +291,36 @@ class Conversation:
     def _next_index(self) -> int:
         return (self.record.turns[-1].index + 1) if self.record.turns else 0
 
+    def _persist(self, event: dict[str, Any]) -> None:
+        """Journal ``event`` and rewrite session.json as the record is now: on the writer's
+        thread when there is one (the app), else here."""
+        journal = self.journal
+        if journal is None:
+            return
+        snapshot = snapshot_text(self.record)  # a consistent copy, taken here
+
+        def write() -> None:
+            journal.append(event)
+            journal.write_snapshot(snapshot)
+
+        if self.writer is not None:
+            self._write = self.writer.submit(write)
+        else:
+            write()
+
+    async def _written(self) -> None:
+        """Wait, without blocking the loop, until every write so far is on disk (raises its error)."""
+        if self._write is not None:
+            await asyncio.wrap_future(self._write)
+
+    def _wait_written(self) -> None:
+        """The same, blocking: for the rare sync paths (start, resume, end)."""
+        if self._write is not None:
+            self._write.result()
+
     def _add(self, turn: Turn) -> Turn:
         self.record.turns.append(turn)
-        if self.journal:
-            self.journal.append({"type": "turn", **turn.to_dict()})
-            self.journal.snapshot(self.record)
+        self._persist({"type": "turn", **turn.to_dict()})
         return turn
 
     def _retract(self, turn: Turn, *, counted: bool = True) -> str:
@@ -296,8 +329,7 @@ class Conversation:
         self.record.turns.remove(turn)
         if counted:
             self.state.learner_turns = max(0, self.state.learner_turns - 1)
-        if self.journal:
-            self.journal.append({"type": "retract", "index": turn.index, "at": now_iso()})
+        self._persist({"type": "retract", "index": turn.index, "at": now_iso()})
         return turn.text
 
     def end(self, outcome: str = "ended_by_learner", reason: str = "") -> None:
@@ -313,10 +345,9 @@ class Conversation:
         self.record.outcome = outcome
         self.record.end_reason = reason or outcome.replace("_", " ")
         self.record.ended_at = now_iso()
-        if self.journal:
-            self.journal.append({"type": "end", "outcome": outcome, "reason": self.record.end_reason,
-                                 "at": self.record.ended_at})
-            self.journal.snapshot(self.record)
+        self._persist({"type": "end", "outcome": outcome, "reason": self.record.end_reason,
+                       "at": self.record.ended_at})
+        self._wait_written()  # once per session: what follows (grading, history) reads the files
 
     # -- messages ------------------------------------------------------------------------
     def history(self) -> list[dict[str, str]]:
@@ -440,6 +471,7 @@ class Conversation:
         self._last_calls: list[dict[str, Any]] = []
         started = self.clock()
         try:
+            await self._written()  # the learner's turn is on disk before the reply is made
             decision = await self.decide(text)
             before = (self.state.frustration, list(self.state.revealed), list(self.state.given))
             ending = self.apply(decision)
@@ -474,6 +506,7 @@ class Conversation:
                     state={**self.state.to_dict(), "outcome": ending, "decision": decision.to_dict(),
                            "move": move.to_dict()})
         self._add(turn)
+        await self._written()
         self._last_customer_at = self.clock()
         if ending:
             self.end(ending, {"resolved": "the customer's problem was resolved",
@@ -604,8 +637,10 @@ class Conversation:
                   "In ONE short sentence, tell the trainee what to do or ask next. No preamble.")
         reply = await self.model.complete([{"role": "user", "content": prompt}], max_tokens=60, temperature=0.3)
         text = " ".join(reply.text.split())[:300] or "Acknowledge how the customer feels, then ask one open question."
-        return self._add(Turn(index=self._next_index(), speaker="hint", text=text,
+        turn = self._add(Turn(index=self._next_index(), speaker="hint", text=text,
                               latency_s=reply.record.latency_s, calls=[reply.record.to_dict()]))
+        await self._written()
+        return turn
 
 
 def opening_words(line: str, attempt: int) -> str:

@@ -9,7 +9,9 @@
 The journal is the source of truth while a session runs: a crash (even ``kill -9``)
 loses at most the reply being streamed, and :func:`load_session` rebuilds the record
 from the journal, ignoring a torn last line. ``session.json`` is a convenience copy
-written atomically (temp file + rename) after every turn and at the end.
+written atomically (temp file + rename) after every turn and at the end. In the app these
+writes run on one writer thread, in order (``Conversation(writer=...)``); a reply waits for
+its turn to be on disk without blocking the UI loop.
 
 Journal events: ``header`` (format version, ids, start time, persona and rubric
 snapshots, model names), ``turn``, ``retract`` (a learner turn whose reply failed and
@@ -172,7 +174,19 @@ class Journal:
 
     def snapshot(self, record: SessionRecord) -> None:
         """Rewrite session.json atomically from the in-memory record."""
-        atomic_write_text(self.folder / RECORD, json.dumps(record.to_dict(), ensure_ascii=False, indent=2))
+        self.write_snapshot(snapshot_text(record))
+
+    def write_snapshot(self, text: str) -> None:
+        try:
+            atomic_write_text(self.folder / RECORD, text)
+        except OSError as exc:
+            raise SessionError(f"{self.folder / RECORD}: cannot save the session ({exc.strerror}) — free some "
+                               "disk space or check permissions; the journal still holds every turn") from None
+
+
+def snapshot_text(record: SessionRecord) -> str:
+    """session.json's text for ``record`` as it is now."""
+    return json.dumps(record.to_dict(), ensure_ascii=False, indent=2)
 
 
 def _turn(event: dict[str, Any]) -> Turn:

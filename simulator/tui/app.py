@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -111,6 +112,8 @@ class RoleplayApp(App[int]):
         self.warm_up_started = False
         self.library_stale = False  # a session was saved since the library screen last loaded
         self.grading: dict[str, str] = {}  # session folder name -> latest status, while it is graded
+        # sessions' disk writes (fsynced journal lines, session.json) run here, off the UI loop, in order
+        self.disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-writer")
 
     # -- start-up ------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -232,7 +235,8 @@ class RoleplayApp(App[int]):
             model = self.model_factory(self.settings.persona)
             conversation = Conversation.start(
                 persona, rubric, model, workspace=self.workspace,
-                models={"persona": model.model, "evaluator": self.settings.evaluator.model}, clock=self.clock)
+                models={"persona": model.model, "evaluator": self.settings.evaluator.model}, clock=self.clock,
+                writer=self.disk)
         except RoleplayError as exc:
             self.notify(str(exc), title="Cannot start", severity="error", timeout=12)
             return None

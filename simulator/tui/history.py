@@ -187,7 +187,7 @@ class TranscriptScreen(AppScreen):
             return
         try:
             conversation = Conversation.resume(self.record, self.rp.model_factory(self.rp.settings.persona),
-                                               clock=self.rp.clock)
+                                               clock=self.rp.clock, writer=self.rp.disk)
         except RoleplayError as exc:
             self.notify(str(exc), title="Cannot resume", severity="error", timeout=12)
             return
