@@ -95,3 +95,25 @@ def test_headless_session_end_to_end_with_grading(workspace, tmp_path):
     assert evaluation["reliable"] is False and "NOT reliable" in evaluation["note"]
     assert record["measured"]["learner_turns"] == 2
     assert "NOT reliable" in (folders[0] / "report.md").read_text()
+
+
+async def test_calls_queued_for_the_local_model_are_not_timed_out_while_they_wait(workspace):
+    """Issue 9, fault 5: several grading calls at once on a local model queue for it; a call's
+    timeout starts when its turn comes, so the last in line does not time out (and retry
+    while the abandoned one keeps generating)."""
+    import asyncio
+    from dataclasses import replace
+
+    settings = load_settings(workspace).evaluator
+    single = Gateway(settings)
+    messages = [{"role": "user", "content": "Count from one to one hundred in words, separated by commas."}]
+    await single.complete(messages, max_tokens=48, temperature=0.0)  # loaded and warm
+    one = (await single.complete(messages, max_tokens=48, temperature=0.0)).record.latency_s
+    # a timeout each call fits in many times over, and enough calls that the last in line waits past it
+    timeout = max(2.0, 1.5 * one)
+    calls = min(60, int(2 * timeout / one) + 3)  # the deadline is the timeout plus a connect allowance
+    gateway = Gateway(replace(settings, timeout=timeout), max_attempts=1)
+    replies = await asyncio.gather(*[gateway.complete(messages, max_tokens=48, temperature=0.0)
+                                     for _ in range(calls)], return_exceptions=True)
+    errors = [r for r in replies if isinstance(r, BaseException)]
+    assert errors == [], errors

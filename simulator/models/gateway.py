@@ -20,7 +20,8 @@ import os
 import re
 import threading
 import time
-from contextlib import suppress
+import weakref
+from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Callable, Protocol
@@ -256,6 +257,11 @@ def to_model_error(exc: BaseException, settings: RoleSettings, attempts: int) ->
     return ModelError(message, kind=kind, model=settings.model, hint=hint, attempts=attempts)
 
 
+# per event loop and local model: the queue of calls waiting for the model (see Gateway._model_turn)
+_LOCAL_TURNS: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Semaphore]]" = \
+    weakref.WeakKeyDictionary()
+
+
 class ReplyStream:
     """An async iterator of text chunks for one streamed reply; ``record`` is set when done."""
 
@@ -366,6 +372,15 @@ class Gateway:
         if self.on_record:
             self.on_record(record)
 
+    def _model_turn(self) -> Any:
+        """A local model runs one call at a time: calls queue here, in order, before their
+        timeouts start, so a call waiting behind others is not timed out (and retried while
+        the abandoned one keeps generating). Other models: no queue."""
+        if not self.settings.is_local:
+            return nullcontext()
+        turns = _LOCAL_TURNS.setdefault(asyncio.get_running_loop(), {})
+        return turns.setdefault(self.settings.model, asyncio.Semaphore(1))
+
     def _deadline(self) -> float:
         """Seconds until the first byte (or, non-streamed, the whole reply) must arrive."""
         return self.settings.timeout + min(self.connect_timeout, self.settings.timeout)
@@ -399,6 +414,10 @@ class Gateway:
         last_chunk: list[Any] = [None]
 
         async def attempt() -> None:
+            async with self._model_turn():
+                await run_attempt()
+
+        async def run_attempt() -> None:
             nonlocal attempts
             attempts += 1
             record.attempts = attempts
@@ -473,6 +492,10 @@ class Gateway:
         response: Any = None
 
         async def attempt() -> str:
+            async with self._model_turn():
+                return await run_attempt()
+
+        async def run_attempt() -> str:
             nonlocal attempts, response
             attempts += 1
             record.attempts = attempts
