@@ -223,3 +223,27 @@ def test_models_check_reports_missing_key(workspace, monkeypatch):
     out = subprocess.run([sys.executable, "-m", "simulator", "models", "check", "persona"], capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 1 and "no key: $FAKE_KEY is not set" in out.stdout
+
+
+async def test_a_key_variable_that_is_not_set_is_named_not_called_a_server_error(tmp_path, monkeypatch):
+    """Found by the fault benchmark: with api_key_env naming an unset variable, the call was
+    retried four times and reported as "model server error". It now fails at once, naming
+    the variable and what to do, and nothing is sent."""
+    from fakeserver import FakeServer
+
+    from simulator.core.errors import ModelError
+    from simulator.models.config import load_settings
+    from simulator.models.gateway import Gateway
+
+    monkeypatch.delenv("ROLEPLAY_TEST_UNSET_KEY", raising=False)
+    with FakeServer() as server:
+        (tmp_path / "roleplay.yaml").write_text(
+            f"persona:\n  model: openai/fake\n  api_base: {server.base_url}\n  api_key_env: ROLEPLAY_TEST_UNSET_KEY\n")
+        gateway = Gateway(load_settings(tmp_path).persona, backoff_initial=0.01)
+        with pytest.raises(ModelError) as caught:
+            await gateway.complete([{"role": "user", "content": "hi"}])
+        assert server.requests == []
+    error = caught.value
+    assert error.kind == "missing_key" and error.attempts == 1
+    assert "ROLEPLAY_TEST_UNSET_KEY is not set" in str(error) and "server error" not in str(error)
+    assert "\n" not in str(error)

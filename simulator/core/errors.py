@@ -59,7 +59,7 @@ class ModelError(RoleplayError):
 
     ``kind`` is a short machine-readable reason (``auth``, ``unreachable``, ``timeout``,
     ``rate_limit``, ``server``, ``not_found``, ``bad_request``, ``context_window``,
-    ``bad_response``, ``not_installed``); ``hint`` says what to do.
+    ``bad_response``, ``not_installed``, ``missing_key``); ``hint`` says what to do.
     """
 
     def __init__(self, message: str, *, kind: str, model: str = "", hint: str = "", attempts: int = 1):

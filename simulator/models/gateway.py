@@ -236,7 +236,7 @@ _SUMMARY = {
     "auth": "not authorised", "unreachable": "model server unreachable", "timeout": "model timed out",
     "stream_broken": "reply cut off", "rate_limit": "rate limited", "server": "model server error",
     "not_found": "model not found", "bad_request": "request rejected", "context_window": "conversation too long",
-    "bad_response": "unreadable reply", "unknown": "model call failed",
+    "bad_response": "unreadable reply", "unknown": "model call failed", "missing_key": "API key not set",
 }
 
 
@@ -329,6 +329,11 @@ class Gateway:
             kwargs["api_base"] = s.api_base
         if key := s.api_key():
             kwargs["api_key"] = key
+        elif s.api_key_env:  # named in the settings but not set: say so, do not call (or retry) at all
+            where = s.sources.get("api_key_env", "the settings")
+            raise ModelError(f"{s.role} model {s.model}: the environment variable {s.api_key_env} is not set",
+                             kind="missing_key", model=s.model,
+                             hint=f"set it to your key (export {s.api_key_env}=…), or change api_key_env ({where})")
         return kwargs
 
     def _wait(self, retry_state: Any) -> float:
