@@ -356,3 +356,21 @@ def test_a_question_about_one_number_is_not_answered_with_another(library):
     move = choose(persona, MoveContext(message="What's the account number.", ending=None, reveal=[], dismissive=False,
                                        acknowledged=False, jargon=[], given=[], said=[persona.opening]))
     assert "42" not in move.line
+
+
+def test_asked_again_for_a_fact_the_customer_does_not_read_it_out_again(library):
+    """Seen in tmux after a resume: asked twice for the same fact, the customer said the same
+    sentence twice (every "I already said: …" variant was too close, so the plain line was
+    used). Now it says it already told the agent, in words the audit does not call a repeat."""
+    from simulator.practice.audit import repetition
+    from simulator.practice.moves import MoveContext, choose
+
+    persona = library.persona("overcharged-loyal-customer")
+    first = choose(persona, MoveContext(message="When did you notice the price change?", ending=None, reveal=[],
+                                        dismissive=False, acknowledged=False, jargon=[], given=[],
+                                        said=[persona.opening]))
+    again = choose(persona, MoveContext(message="Which email do we have for you?", ending=None, reveal=[],
+                                        dismissive=False, acknowledged=False, jargon=[], given=[first.fact],
+                                        said=[persona.opening, first.line]))
+    assert first.kind == again.kind == "answer" and again.fact == first.fact
+    assert repetition(again.line, [persona.opening, first.line]) is None

@@ -251,7 +251,9 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
         if fact is not None and score >= 1:
             line = spoken_fact(persona.facts[fact], persona)
             if fact in ctx.given:
-                line = fresh([f"I already said: {line}", f"Like I said, {_lower_first(line)}", line])
+                # asked again: say so, without reading the same words out a second time
+                line = fresh([f"I already said: {line}", f"Like I said, {_lower_first(line)}",
+                              "I just told you that.", "I've already told you that. Please keep up."])
             return Move("answer", line, "the learner asked for it", fact=fact)
         if _DETAIL_ASK.search(ctx.message):
             # "can you confirm your account details?": the customer gives the reference the file holds

@@ -123,6 +123,7 @@ class ChatScreen(AppScreen):
             self.query_one("#prompt", Input).value = self.conversation.pending_text
         self.update_status()
         self.set_interval(1.0, self.update_status)
+        self._prime_worker()  # a resumed session's history is read before the first reply is asked for
 
     # -- status ------------------------------------------------------------------------------
     def update_status(self) -> None:
