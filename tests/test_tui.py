@@ -629,6 +629,11 @@ async def test_damaged_sessions_are_listed_and_a_malformed_evaluation_does_not_s
         assert sessions.row_count == 2
         assert sessions.get_row_at(0)[3] == "unreadable"
         assert "version 99 is newer" in str(app.screen.query_one("#history-detail").render())
+        app.screen.query_one("#sessions", DataTable).move_cursor(row=1)
+        await pilot.press("enter")  # the session with the damaged evaluation opens, and says so
+        await settle(pilot)
+        assert isinstance(app.screen, EndScreen)
+        assert "The saved evaluation cannot be read" in screen_text(app.screen)
 
 
 async def test_leaving_the_feedback_screen_mid_grade_keeps_the_grading(workspace):
@@ -702,3 +707,15 @@ async def test_disk_writes_of_a_session_run_off_the_ui_loop(workspace, monkeypat
         assert [t.text for t in journal(workspace).turns][-2:] == ["I'm sorry about the surprise, Dana.", "Go on then."]
         await say(pilot, "What would help most?")
         assert on_loop == []
+
+
+def test_history_counts_only_answered_turns_of_an_unfinished_session():
+    """Seen in tmux after kill -9: the history said 3 turns where the resumed session says
+    turn 2 (the unanswered message is handed back on resume, not counted)."""
+    from simulator.practice.sessions import Turn
+    from simulator.tui.widgets import learner_turns
+
+    said = ["customer", "learner", "customer", "hint", "learner", "customer", "learner"]
+    turns = [Turn(index=i, speaker=who, text=f"{who} {i}") for i, who in enumerate(said)]
+    assert learner_turns(turns) == 2
+    assert learner_turns(turns[:-1]) == 2

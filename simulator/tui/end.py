@@ -75,7 +75,12 @@ class EndScreen(AppScreen):
         from ..grading.metrics import measure
 
         self.feedback.show_measured(measure(self.record).to_dict())
-        if self.record.evaluations:
+        if self.record.evaluations and self.record.latest_overall() is None:  # edited or damaged on disk
+            self.query_one("#feedback-tabs Tabs").focus()
+            self.feedback.show_status("The saved evaluation cannot be read (its overall score is missing or "
+                                      "damaged). Press g to grade again; the measured figures are in the "
+                                      "Measured tab.")
+        elif self.record.evaluations:
             self.feedback.show_evaluation(self.record.evaluations[-1])
             self.query_one("#criteria", DataTable).focus()
         else:  # stay on the Result tab, where grading's progress shows
