@@ -374,3 +374,43 @@ def test_asked_again_for_a_fact_the_customer_does_not_read_it_out_again(library)
                                         said=[persona.opening, first.line]))
     assert first.kind == again.kind == "answer" and again.fact == first.fact
     assert repetition(again.line, [persona.opening, first.line]) is None
+
+
+async def test_a_model_too_small_to_coach_gets_a_hint_from_the_conversation(library, dana, workspace):
+    """Issue 10 (coach without a model): on the built-in model the hint returned the
+    customer's opening line. A model without the coach capability is not asked at all; the
+    tip comes from rules and names what to do next."""
+    from simulator.models.config import SMALL
+
+    model = ScriptedModel(replies=["Why did my bill go up? Nobody told me anything."], capabilities=SMALL)
+    conv = start(library, dana, model, workspace, use_director=False)
+    await conv.send("Your account shows a proration charge.")
+    calls = len(model.calls)
+    hint = await conv.hint()
+    assert len(model.calls) == calls  # no model call
+    assert hint.speaker == "hint" and "proration" in hint.text and "plain words" in hint.text
+    assert read_journal(conv.record.folder).turns[-1].text == hint.text
+
+
+def test_rule_hints_follow_the_conversation(library, dana):
+    from simulator.practice.coach import rule_hint
+    from simulator.practice.sessions import Turn
+
+    def turns(*pairs):
+        return [Turn(index=i, speaker=who, text=text) for i, (who, text) in enumerate(pairs)]
+
+    opening = ("customer", dana.opening)
+    hint = rule_hint(dana, turns(opening), frustration=5, revealed=[], jargon=[])
+    assert "What is going on?" in hint  # her question, quoted, answered first
+    calm = turns(opening, ("learner", "Let me check."), ("customer", "Fine."))
+    assert "Acknowledge how Dana feels" in rule_hint(dana, calm, frustration=5, revealed=[], jargon=[])
+    upset = turns(opening, ("learner", "Let me check."), ("customer", "This is ridiculous."))
+    assert "Dana is upset (8/10)" in rule_hint(dana, upset, frustration=8, revealed=[], jargon=[])
+    heard = turns(opening, ("learner", "I can see why that is frustrating."), ("customer", "It is."),
+                  ("learner", "When did it change?"), ("customer", "This month."),
+                  ("learner", "I understand. Which plan are you on?"), ("customer", "The old one."))
+    assert "more to Dana's story" in rule_hint(dana, heard, frustration=4, revealed=[], jargon=[])
+    everything = [h for h in range(len(dana.hidden))]
+    assert "what you can do" in rule_hint(dana, heard, frustration=4, revealed=everything, jargon=[])
+    for text in (rule_hint(dana, t, frustration=8, revealed=[], jargon=[]) for t in (calm, upset, heard)):
+        assert not any(h.fact[:30] in text for h in dana.hidden)  # never gives a hidden fact away

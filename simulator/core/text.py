@@ -61,6 +61,30 @@ def split_sentences(text: str) -> list[str]:
     return sentences
 
 
+_ACKNOWLEDGES = re.compile(
+    r"\bi (completely |totally |really )?understand\b|\bi can see (why|how)\b|that (must|sounds)\b|"
+    r"\bi'?m (so |really |very )?sorry\b|\bi apologi[sz]e\b|\bfrustrat|\bi hear you\b|\bi'?d be (upset|annoyed)\b|"
+    r"\bthat'?s not (ok|okay|right|acceptable)\b|\bmy (fault|mistake)\b|\bwe (made|got it) wrong\b|\bour mistake\b",
+    re.IGNORECASE,
+)
+_DISMISSES = re.compile(
+    r"\bcalm down\b|\bnot my (problem|fault|department)\b|\bnothing (i|we) can do\b|\byou should have\b|"
+    r"\bpolicy is policy\b|\bdeal with it\b|\bwhatever\b|\bthat'?s just how it is\b|\bread the (manual|terms)\b",
+    re.IGNORECASE,
+)
+
+
+def acknowledges(text: str) -> bool:
+    """Does the agent's ``text`` acknowledge the customer (their feelings, or a mistake owned)?
+    The rule that calms the customer, and the one the coach checks."""
+    return bool(_ACKNOWLEDGES.search(text))
+
+
+def dismisses(text: str) -> bool:
+    """Does the agent's ``text`` brush the customer off ("calm down", "policy is policy")?"""
+    return bool(_DISMISSES.search(text))
+
+
 def neutralise(text: str) -> str:
     """Text as data in a prompt: angle brackets become look-alikes, so nothing a learner or
     a customer wrote can close the block it sits in (``</transcript>``) or open a new one."""
