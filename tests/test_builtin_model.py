@@ -84,17 +84,19 @@ def test_headless_session_end_to_end_with_grading(workspace, tmp_path):
     assert record["models"]["persona"] == BUILTIN_MODEL
     folders = list((workspace / "sessions").iterdir())
     assert len(folders) == 1 and (folders[0] / "journal.jsonl").is_file() and (folders[0] / "session.json").is_file()
-    # a complete, valid evaluation record from the real model, whatever its scores
+    # the built-in model is too small to judge (issue 10): the grade comes from evidence, no judge call
     evaluation = record["evaluation"]
     assert evaluation is not None, record.get("pending_reason")
+    assert evaluation["method"] == "evidence" and evaluation["calls"] == []
     assert [c["id"] for c in evaluation["criteria"]] == ["empathy", "questioning"]
-    assert all(1 <= c["score"] <= 3 for c in evaluation["criteria"])
+    empathy = evaluation["criteria"][0]
+    assert empathy["score"] == 3 and "acknowledged the customer" in empathy["reason"]  # top of a 1-3 scale
     transcript = " ".join(t["text"] for t in record["turns"])
     assert all(" ".join(e["quote"].split()).lower() in " ".join(transcript.split()).lower()
                for c in evaluation["criteria"] for e in c["evidence"])
-    assert evaluation["reliable"] is False and "NOT reliable" in evaluation["note"]
+    assert empathy["evidence"] and empathy["evidence"][0]["quote"].startswith("Hi Dana, I'm sorry")
     assert record["measured"]["learner_turns"] == 2
-    assert "NOT reliable" in (folders[0] / "report.md").read_text()
+    assert "Scored from evidence" in (folders[0] / "report.md").read_text()
 
 
 async def test_calls_queued_for_the_local_model_are_not_timed_out_while_they_wait(workspace):

@@ -26,6 +26,8 @@ async def finished_session(library, workspace, learner_lines, persona_id="overch
     conv = Conversation.start(persona, library.rubric_for(persona), ScriptedModel(replies=lambda m: next(replies)),
                               workspace=workspace, use_director=False)
     for line in learner_lines:
+        if conv.ended:  # the customer gave up
+            break
         await conv.send(line)
     conv.end()
     return read_journal(conv.record.folder), library.rubric_for(persona)
@@ -272,3 +274,45 @@ async def test_a_failed_judge_call_cancels_the_others(library, workspace):
     for _ in range(20):
         await asyncio.sleep(0)
     assert finished == [] and len(cancelled) == started.count("slow") >= 1
+
+
+GOOD = ["Hi Dana, I'm sorry the bill jumped from $65 to $110 with no warning, that must be a shock.",
+        "So your bill went from $65 to $110 this month without a notice you saw?",
+        "What would make this right for you?",
+        "I'll also update where your billing emails go, so this doesn't happen again. Does that make sense?",
+        "Here's what I can do: I'll credit the $45 today, or I can move you to the $70 loyalty price. "
+        "Which would you prefer?"]
+POOR = ["Sorry. Sorry about that. What's your account number?",
+        "Sorry, what's your account number?",
+        "It's proration on the billing cycle, the promotional tier ended, rate plan migration applies.",
+        "Calm down, policy is policy. Unfortunately I can't change it.",
+        "Sorry, you should have read the terms. Anything else?"]
+
+
+async def test_the_built_in_judge_is_not_called_and_the_grade_comes_from_evidence(library, workspace):
+    """Issue 10: with a judge too small to judge, no judge call is made; every criterion is
+    scored from the transcript with the rule that fired and quotes; a good session and a poor
+    one (apologies, jargon, the same question twice, brush-offs) come out far apart."""
+    from simulator.models.config import SMALL
+
+    results = {}
+    for name, lines in (("good", GOOD), ("poor", POOR)):
+        record, rubric = await finished_session(library, workspace, lines)
+        judge = ScriptedModel(model="local/smollm2-135m", capabilities=SMALL)
+        outcome = await evaluate(record, rubric, judge)
+        assert judge.calls == []
+        evaluation = outcome.evaluation
+        assert evaluation["method"] == "evidence" and evaluation["judge_model"] == "evidence rules (no model)"
+        assert len(evaluation["criteria"]) == len(rubric.criteria)
+        spoken = {t.index: t.text for t in record.turns}
+        for c in evaluation["criteria"]:
+            assert c["reason"].startswith("From the transcript:") and "no reason" not in c["reason"]
+            assert all(e["quote"] in spoken[e["turn"]] for e in c["evidence"])
+        results[name] = {c["id"]: c for c in evaluation["criteria"]} | {"overall": evaluation["overall"]["score"]}
+    good, poor = results["good"], results["poor"]
+    assert good["overall"] - poor["overall"] >= 1.5
+    assert good["empathy"]["score"] > poor["empathy"]["score"]
+    assert "brushed the customer off" in poor["empathy"]["reason"]
+    assert "jargon" in poor["clear-communication"]["reason"] and poor["clear-communication"]["score"] <= 2
+    assert good["flexibility"]["score"] >= 4 and "offered options" in good["flexibility"]["reason"]
+    assert good["proactive-service"]["evidence"][0]["quote"].startswith("I'll also update")

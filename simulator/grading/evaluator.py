@@ -35,14 +35,18 @@ from typing import Any, Awaitable, Callable
 from ..content.rubric import Criterion, Rubric
 from ..core.errors import ModelError, RoleplayError
 from ..core.text import data_block, parse_json_object
-from ..models.config import BUILTIN_MODEL
+from ..models.config import BUILTIN_MODEL, CAPABLE
 from ..models.gateway import ModelClient
 from ..practice.sessions import Journal, SessionRecord, now_iso
+from .evidence import evidence_criteria
 from .metrics import Measurements, measure, summary_lines
 
 FORMAT_VERSION = 1
 CONCURRENCY = 6
 OUTPUT_ATTEMPTS = 3
+EVIDENCE_NOTE = ("Scored from evidence in the transcript by documented rules (simulator/grading/evidence.py), "
+                 "because the built-in model is too small to judge. Each score says which rule fired; configure "
+                 "a stronger evaluator model (ROLEPLAY_EVALUATOR_MODEL or `roleplay config`) for a judged grade.")
 UNRELIABLE_NOTE = ("The judged part was graded by the built-in 135M model and is NOT reliable: treat the "
                    "scores as placeholders and rely on the measured figures. Configure a stronger evaluator "
                    "model (ROLEPLAY_EVALUATOR_MODEL or `roleplay config`) for real grades.")
@@ -395,6 +399,22 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
     }
 
 
+def evidence_evaluation(record: SessionRecord, rubric: Rubric, measured: Measurements) -> dict[str, Any]:
+    """The judged part's shape, scored from the transcript alone (no model is called)."""
+    criteria = evidence_criteria(record, rubric, measured)
+    score, passed = overall_score(criteria, rubric)
+    ranked = sorted(criteria, key=lambda c: (c["score"], -c["weight"]))
+    low, high = rubric.scale
+    strong = [c for c in reversed(ranked) if c["score"] >= low + 0.75 * (high - low)]
+    return {
+        "criteria": criteria,
+        "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale)},
+        "strengths": [f"{c['name']}: {c['reason'].removeprefix('From the transcript: ')}" for c in strong][:3],
+        "changes": [f"{c['name']}: {c['improvement']}" for c in ranked if c["improvement"]][:3],
+        "better_replies": [], "dropped": [], "calls": [], "wall_time_s": 0.0,
+    }
+
+
 def _first_leaf(group: BaseExceptionGroup) -> BaseException:
     exc: BaseException = group
     while isinstance(exc, BaseExceptionGroup):
@@ -415,8 +435,10 @@ async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *,
     """Grade a session. The measured part is always computed; the judged part is added
     as a new evaluation (never overwriting one) or the session is marked pending."""
     measured = measure(record)
+    by_evidence = not getattr(judge, "capabilities", CAPABLE).judge
     try:
-        judged = await judge_session(record, rubric, judge, on_progress, measured)
+        judged = (evidence_evaluation(record, rubric, measured) if by_evidence else
+                  await judge_session(record, rubric, judge, on_progress, measured))
     except (ModelError, EvaluationPending) as exc:
         reason = str(exc)
         outcome = Outcome(None, measured.to_dict(), pending_reason=reason)
@@ -429,8 +451,10 @@ async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *,
     evaluation = {
         "format": "roleplay-evaluation", "version": FORMAT_VERSION, "number": number,
         "created_at": now_iso(), "rubric_id": rubric.id, "rubric_name": rubric.name,
-        "judge_model": judge.model, "reliable": judge.model != BUILTIN_MODEL,
-        "note": UNRELIABLE_NOTE if judge.model == BUILTIN_MODEL else "",
+        "judge_model": "evidence rules (no model)" if by_evidence else judge.model,
+        "method": "evidence" if by_evidence else "judge",
+        "reliable": by_evidence or judge.model != BUILTIN_MODEL,
+        "note": EVIDENCE_NOTE if by_evidence else UNRELIABLE_NOTE if judge.model == BUILTIN_MODEL else "",
         "measured": measured.to_dict(), **judged,
     }
     outcome = Outcome(evaluation, measured.to_dict())

@@ -90,8 +90,8 @@ def run_cli(args: argparse.Namespace, workspace: Path) -> int:
 def report_played(played, as_json: bool) -> int:
     """``roleplay run``'s ending: grade the session just played and print the result."""
     conversation, rubric, settings = played.conversation, played.rubric, played.settings
-    if settings.evaluator.is_builtin and not as_json:
-        print("grading with the built-in model (unreliable)…", file=sys.stderr)
+    if not settings.evaluator.capabilities.judge and not as_json:
+        print("scoring from evidence in the transcript (the built-in model is too small to judge)…", file=sys.stderr)
     outcome = grade(conversation.record, rubric, settings.evaluator)
     if as_json:
         data = conversation.record.to_dict()

@@ -89,13 +89,14 @@ class Capabilities:
     prefix_cache: bool = False  # runs in this process, so one conversation's evaluated prompt can be kept
     prefill: bool = False  # continues a reply from words it is given (``stream(prefill=...)``)
     coach: bool = True  # gives a useful coaching tip; otherwise the hint comes from rules (practice/coach.py)
+    judge: bool = True  # grades against a rubric; otherwise scores come from evidence alone (grading/evidence.py)
 
 
 CAPABLE = Capabilities()
 # The built-in 135M model: it voices a line the engine decides, cannot write the director's
 # JSON, and its candidates are drawn in the background and shown only once the audit passes.
 SMALL = Capabilities(director=False, steady_character=False, candidates=4, prefix_cache=True, prefill=True,
-                     coach=False)
+                     coach=False, judge=False)
 
 
 @dataclass
