@@ -316,3 +316,17 @@ async def test_the_built_in_judge_is_not_called_and_the_grade_comes_from_evidenc
     assert "jargon" in poor["clear-communication"]["reason"] and poor["clear-communication"]["score"] <= 2
     assert good["flexibility"]["score"] >= 4 and "offered options" in good["flexibility"]["reason"]
     assert good["proactive-service"]["evidence"][0]["quote"].startswith("I'll also update")
+
+
+async def test_a_judged_score_far_from_the_evidence_is_flagged(library, workspace):
+    """Issue 10: with a capable judge the judged score is the grade; the evidence rules' score
+    stands beside it, and a gap of 1.5 points or more is flagged for a trainer."""
+    record, rubric = await finished_session(library, workspace, POOR)
+    outcome = await evaluate(record, rubric, good_judge(score=4))  # a lenient judge: 4 everywhere
+    criteria = {c["id"]: c for c in outcome.evaluation["criteria"]}
+    assert outcome.evaluation["method"] == "judge" and criteria["empathy"]["score"] == 4
+    assert criteria["empathy"]["evidence_score"] == 1 and criteria["empathy"]["gap"]
+    assert "brushed the customer off" in criteria["empathy"]["evidence_reason"]
+    assert not criteria["time-management"]["gap"]  # judge and rules agree there
+    report = (record.folder / "report.md").read_text()
+    assert "Judge and evidence differ" in report

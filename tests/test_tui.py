@@ -487,7 +487,7 @@ async def test_feedback_after_the_session_with_evidence_jump(workspace):
         text = screen_text(screen)
         assert "PASS · 4.00 of 5" in text and "graded by fake/scripted" in text
         table = screen.query_one("#criteria", DataTable)
-        assert table.row_count == 11 and table.get_row_at(0)[1] == "4/5"
+        assert table.row_count == 11 and table.get_row_at(0)[1].startswith("4/5")  # ⚑ where the evidence rules disagree
         assert "turn 1: “sorry about the surprise”" in screen_text(screen)
         assert "You said: “I'm sorry about the surprise, Dana.”" in text  # better reply beside the original
         assert "Questions:" in text  # the measured figures

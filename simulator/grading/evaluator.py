@@ -387,6 +387,7 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
         raise exc from None
     results = [task.result() for task in tasks]
     criteria, overall = results[:-1], results[-1]
+    compare_with_evidence(criteria, record, rubric, measured or measure(record))
     score, passed = overall_score(criteria, rubric)
     return {
         "criteria": criteria,
@@ -397,6 +398,20 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
         "calls": calls,
         "wall_time_s": round((datetime.now(timezone.utc) - started).total_seconds(), 3),
     }
+
+
+GAP = 1.5  # points on the rubric's scale between the judge and the evidence rules that a trainer should see
+
+
+def compare_with_evidence(criteria: list[dict[str, Any]], record: SessionRecord, rubric: Rubric,
+                          measured: Measurements) -> None:
+    """Put the evidence rules' score beside each judged one; mark a gap of ``GAP`` or more."""
+    evidence = {c["id"]: c for c in evidence_criteria(record, rubric, measured)}
+    for c in criteria:
+        if (e := evidence.get(c["id"])) is not None:
+            c["evidence_score"] = e["score"]
+            c["evidence_reason"] = e["reason"]
+            c["gap"] = abs(c["score"] - e["score"]) >= GAP
 
 
 def evidence_evaluation(record: SessionRecord, rubric: Rubric, measured: Measurements) -> dict[str, Any]:
@@ -497,6 +512,9 @@ def render_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any
         lines.append("")
         for c in evaluation["criteria"]:
             lines += [f"### {c['name']}: {c['score']}/{high}", "", c["reason"] or "(no reason given)", ""]
+            if c.get("gap"):
+                lines += [f"> **Judge and evidence differ:** the evidence rules give {c['evidence_score']}/{high}. "
+                          f"{c['evidence_reason']} A trainer should look at this one.", ""]
             for e in c["evidence"]:
                 lines.append(f"- turn {e['turn']}: “{e['quote']}”")
             if c["improvement"]:

@@ -98,12 +98,16 @@ class FeedbackView(Vertical):
             lines.append("Strengths: " + "; ".join(evaluation["strengths"]))
         if evaluation.get("changes"):
             lines.append("To change: " + "; ".join(evaluation["changes"]))
+        if gaps := [c["name"] for c in evaluation["criteria"] if c.get("gap")]:
+            lines.append("⚑ The judge and the evidence rules differ by 1.5 or more on: " + ", ".join(gaps)
+                         + " (a trainer should look)")
         self.show_status("\n".join(lines))
         table = self.query_one("#criteria", DataTable)
         table.clear()
         for c in evaluation["criteria"]:
             turns = ", ".join(f"t{e['turn']}" for e in c["evidence"]) or "—"
-            table.add_row(c["name"], f"{c['score']}/{high}", score_bar(c["score"], low, high), turns, key=c["id"])
+            score = f"{c['score']}/{high}" + (" ⚑" if c.get("gap") else "")
+            table.add_row(c["name"], score, score_bar(c["score"], low, high), turns, key=c["id"])
         table.display = True
         self._show_detail(0)
         self.show_measured(evaluation["measured"])
@@ -120,6 +124,10 @@ class FeedbackView(Vertical):
         parts += [f"turn {e['turn']}: “{e['quote']}”" for e in c["evidence"]]
         if c["improvement"]:
             parts.append(f"Try: {c['improvement']}")
+        if "evidence_score" in c:
+            high = self.evaluation["overall"]["scale"][1]
+            parts.append(f"{'⚑ ' if c.get('gap') else ''}Evidence rules: {c['evidence_score']}/{high}. "
+                         f"{c['evidence_reason']}")
         self.query_one("#criterion-detail", Static).update("\n".join(parts))
 
     @on(DataTable.RowHighlighted, "#criteria")
