@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from fakeserver import FakeServer, ok, slow
 
 from simulator.practice.sessions import list_session_folders, read_journal

@@ -388,7 +388,8 @@ async def test_a_model_too_small_to_coach_gets_a_hint_from_the_conversation(libr
     calls = len(model.calls)
     hint = await conv.hint()
     assert len(model.calls) == calls  # no model call
-    assert hint.speaker == "hint" and "proration" in hint.text and "plain words" in hint.text
+    assert hint.speaker == "hint" and "proration" in hint.text
+    assert 'Say "a part-month charge" instead' in hint.text  # the rubric's plain words for it
     assert read_journal(conv.record.folder).turns[-1].text == hint.text
 
 
@@ -414,3 +415,36 @@ def test_rule_hints_follow_the_conversation(library, dana):
     assert "what you can do" in rule_hint(dana, heard, frustration=4, revealed=everything, jargon=[])
     for text in (rule_hint(dana, t, frustration=8, revealed=[], jargon=[]) for t in (calm, upset, heard)):
         assert not any(h.fact[:30] in text for h in dana.hidden)  # never gives a hidden fact away
+    told = turns(opening, ("learner", "What's your account number?"), ("customer", "44-1029."),
+                 ("learner", "And the account number?"), ("customer", "I just told you that."))
+    assert "already told you that (turn 2)" in rule_hint(dana, told, frustration=6, revealed=[], jargon=[])
+    late = dana.model_copy(update={"end": dana.end.model_copy(update={"max_turns": 4})})
+    assert "Two turns left" in rule_hint(late, heard[:5], frustration=4, revealed=[], jargon=[])
+
+
+def test_a_models_tip_is_shown_only_when_it_is_advice(library, dana):
+    """Issue 10: a capable model's tip (or a judge's better reply) is shown only when it is
+    advice to the agent, not a customer line, a transcript label or a copy of the transcript."""
+    from simulator.practice.coach import advice_problem
+    from simulator.practice.sessions import Turn
+
+    said = [Turn(index=0, speaker="customer", text=dana.opening),
+            Turn(index=1, speaker="learner", text="Let me check your account for you right now, okay?")]
+    assert advice_problem("Acknowledge the shock of a doubled bill before you explain it.", said) is None
+    assert advice_problem("Customer: I just opened my bill and it's almost double.", said) == \
+        "a transcript line, not advice"
+    assert advice_problem("I just opened my bill and it's almost double. What is going on?", said).startswith(
+        "a copy of turn 0")
+    assert advice_problem("I want my money back today.", said) == "a customer's line, not advice to the agent"
+    assert advice_problem("Try: <one concrete thing to say>", said) == "empty or a template placeholder"
+    assert advice_problem("Try: [1-5]", said) == "empty or a template placeholder"
+    assert advice_problem("I can see why that shocked you, Dana.", said, rewrite=True) is None
+    assert advice_problem("Let me check your account for you right now.", said, rewrite=True) == "a copy of turn 1"
+
+
+async def test_a_capable_models_tip_that_is_a_customer_line_is_replaced(library, dana, workspace):
+    model = ScriptedModel(replies=["Why did my bill go up?"], completions=lambda m: "Customer: Why did my bill go up?")
+    conv = start(library, dana, model, workspace, use_director=False)
+    await conv.send("Let me look.")
+    hint = await conv.hint()
+    assert not hint.text.startswith("Customer:") and "Dana" in hint.text

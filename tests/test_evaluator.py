@@ -137,22 +137,39 @@ async def test_invented_quotes_are_dropped_and_wrong_turns_fixed(library, worksp
     assert any(d["quote"] == "I completely understand how you feel" for d in ev["dropped"])
 
 
-async def test_missing_score_after_retries_leaves_evaluation_pending(library, workspace):
+async def test_an_unusable_criterion_falls_back_to_evidence_and_the_feedback_says_so(library, workspace):
+    """Issue 10: a criterion whose judge reply stays unusable after the retries is scored from
+    evidence; the others keep their judged scores, and the report names the one that fell back."""
     record, rubric = await finished_session(library, workspace, LINES)
     judge = good_judge(overrides={"questioning": {"reason": "no score given", "evidence": []}})
     outcome = await evaluate(record, rubric, judge)
-    assert outcome.evaluation is None and "unusable" in outcome.pending_reason
+    evaluation = outcome.evaluation
+    assert outcome.pending_reason is None and evaluation["method"] == "judge"
+    assert evaluation["fell_back"] == ["questioning"]
+    criteria = {c["id"]: c for c in evaluation["criteria"]}
+    assert "unusable" in criteria["questioning"]["fallback"]
+    assert criteria["questioning"]["reason"].startswith("From the transcript:")
+    assert criteria["empathy"]["score"] == 4 and not criteria["empathy"].get("fallback")
     saved = read_journal(record.folder)
-    assert saved.evaluations == [] and saved.evaluation_pending and saved.pending_reason
+    assert len(saved.evaluations) == 1 and not saved.evaluation_pending
     report = (record.folder / "report.md").read_text()
-    assert "pending" in report and "## Measured" in report  # the measured part is there at once
+    assert "Scored from evidence:" in report and "Questioning" in evaluation["note"]
 
 
-async def test_model_error_leaves_evaluation_pending(library, workspace):
+async def test_a_judge_that_cannot_be_reached_grades_from_evidence_at_once(library, workspace):
+    """Issue 10: no judge at all still gives a grade from evidence, says why, and leaves the
+    session waiting for the judge (`roleplay evaluate --pending`)."""
     record, rubric = await finished_session(library, workspace, LINES)
     outcome = await evaluate(record, rubric, ScriptedModel(completions=lambda m: model_error("unreachable")))
-    assert outcome.evaluation is None and outcome.measured["learner_turns"] == 3
-    assert read_journal(record.folder).evaluation_pending
+    evaluation = outcome.evaluation
+    assert evaluation["method"] == "evidence" and len(evaluation["fell_back"]) == len(rubric.criteria)
+    assert "could not grade" in evaluation["note"] and "unreachable" in outcome.pending_reason
+    assert outcome.measured["learner_turns"] == 3
+    saved = read_journal(record.folder)
+    assert saved.evaluation_pending and len(saved.evaluations) == 1
+    again = await evaluate(saved, rubric, good_judge())  # `evaluate --pending` once the judge is back
+    assert again.pending_reason is None and again.evaluation["method"] == "judge"
+    assert not read_journal(record.folder).evaluation_pending
 
 
 async def test_regrading_adds_and_never_overwrites(library, workspace):
@@ -184,7 +201,7 @@ async def test_learner_injection_stays_inside_the_data_block_and_is_flagged(libr
 
 
 async def test_judge_through_fake_http_server(library, workspace, monkeypatch):
-    from fakeserver import FakeServer, malformed, ok
+    from fakeserver import FakeServer, malformed
 
     from simulator.models.config import RoleSettings
     from simulator.models.gateway import Gateway
@@ -247,7 +264,8 @@ async def test_learner_text_cannot_break_out_of_any_prompt(library, workspace):
 
 async def test_a_failed_judge_call_cancels_the_others(library, workspace):
     """Issue 9, fault 3: when one judge call fails, the calls still running are cancelled
-    before the evaluation returns "pending", so none finishes (and is billed) afterwards."""
+    before the evaluation returns (graded from evidence, judge pending), so none finishes (and
+    is billed) afterwards."""
     import asyncio
 
     record, rubric = await finished_session(library, workspace, LINES)
@@ -269,7 +287,8 @@ async def test_a_failed_judge_call_cancels_the_others(library, workspace):
             return await super().complete(messages, **kw)
 
     outcome = await evaluate(record, rubric, Judge(model="fake/judge"))
-    assert outcome.evaluation is None and "rate_limited" in outcome.pending_reason
+    assert "rate_limited" in outcome.pending_reason
+    assert len(outcome.evaluation["fell_back"]) == len(rubric.criteria)  # nothing was judged: all from evidence
     release.set()
     for _ in range(20):
         await asyncio.sleep(0)

@@ -247,3 +247,29 @@ async def test_a_key_variable_that_is_not_set_is_named_not_called_a_server_error
     assert error.kind == "missing_key" and error.attempts == 1
     assert "ROLEPLAY_TEST_UNSET_KEY is not set" in str(error) and "server error" not in str(error)
     assert "\n" not in str(error)
+
+
+async def test_a_hosted_model_without_its_key_says_so_before_any_call(monkeypatch):
+    """Issue 10: `--evaluator-model openai/gpt-4o-mini` with no key is "OPENAI_API_KEY is not
+    set", at once, not "the provider had a server error" after four attempts."""
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    s = RoleSettings(role="evaluator", model="openai/gpt-4o-mini")
+    with pytest.raises(ModelError) as err:
+        await Gateway(s, max_attempts=4, backoff_initial=0.05).complete(MSGS)
+    assert err.value.kind == "missing_key" and err.value.attempts == 1
+    assert "OPENAI_API_KEY is not set" in str(err.value) and "server error" not in str(err.value)
+
+
+def test_a_host_that_cannot_be_looked_up_is_offline_and_not_retried():
+    import socket
+
+    class InternalServerError(Exception):
+        status_code = 500
+
+    try:
+        try:
+            raise socket.gaierror(-2, "Name or service not known")
+        except socket.gaierror as lookup:
+            raise InternalServerError("OpenAIException - Connection error.") from lookup
+    except InternalServerError as exc:
+        assert classify(exc) == ("unreachable", False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -167,11 +168,11 @@ async def test_last_outcome_column(workspace):
     async with app.run_test(size=SIZE) as pilot:
         await open_chat(pilot)
         await pilot.press("ctrl+e", "enter")
-        await pilot.pause()
-        await pilot.press("enter")  # End -> library
+        await settle(pilot)
+        await pilot.press("escape")  # End -> library
         await settle(pilot)
         table = app.screen.query_one("#personas", DataTable)
-        assert table.get_row(DANA)[4] == "ended"
+        assert re.fullmatch(r"\d\.\d [✓✗]", table.get_row(DANA)[4])  # graded from evidence at once
         assert table.get_row(HARD)[4] == "—"
 
 
@@ -489,7 +490,8 @@ async def test_feedback_after_the_session_with_evidence_jump(workspace):
         table = screen.query_one("#criteria", DataTable)
         assert table.row_count == 11 and table.get_row_at(0)[1].startswith("4/5")  # ⚑ where the evidence rules disagree
         assert "turn 1: “sorry about the surprise”" in screen_text(screen)
-        assert "You said: “I'm sorry about the surprise, Dana.”" in text  # better reply beside the original
+        assert "you said: “I'm sorry about the surprise, Dana.”" in text  # better reply beside the original
+        assert "Better: “I can see why that shocked you, Dana.”" in text
         assert "Questions:" in text  # the measured figures
         for _ in range(40):  # the criteria table takes focus once it is laid out
             if app.focused is table:
@@ -528,8 +530,10 @@ async def test_feedback_pending_when_judge_fails_and_regrade(workspace):
         await say(pilot, "I'm sorry about the surprise, Dana.")
         await pilot.press("ctrl+e", "enter")
         await settle(pilot)
-        assert "Evaluation pending" in screen_text(app.screen)
-        assert "Learner turns: 1" in screen_text(app.screen)  # measured at once
+        text = screen_text(app.screen)
+        assert "could not grade this session" in text and "asks the judge again" in text  # a grade at once
+        assert "graded by evidence rules" in text
+        assert "Learner turns: 1" in text  # measured at once
         assert journal(workspace).evaluation_pending
         judge_calls["fail"] = False
         await pilot.press("g")

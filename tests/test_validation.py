@@ -404,3 +404,22 @@ def test_bundled_library_is_valid(tmp_path: Path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout == ""
     assert re.fullmatch(r"all \d+ files are valid\n", result.stderr), result.stderr
+
+
+def test_jargon_entries_may_give_plain_words_and_a_plain_list_stays_valid(tmp_path: Path):
+    """Issue 10: `- MFA: the code on your phone` (YAML reads a mapping) and `"MFA: …"` both
+    give plain words; a plain list of words is still valid; anything else is an error in place."""
+    from simulator.content.persona import read_persona
+    from simulator.core.errors import FileFormatError
+    from simulator.core.text import jargon_in, plain_words
+
+    path = tmp_path / "p.yaml"
+    path.write_text(GOOD_PERSONA + "jargon:\n  - MFA: the code on your phone\n  - \"SSO: your work login\"\n  - ONT\n")
+    persona, _ = read_persona(path)
+    assert persona.jargon == ["MFA: the code on your phone", "SSO: your work login", "ONT"]
+    assert jargon_in("Use MFA, then SSO and the ONT.", persona.jargon) == ["MFA", "SSO", "ONT"]
+    assert plain_words(persona.jargon, "mfa") == "the code on your phone" and plain_words(persona.jargon, "ONT") is None
+    path.write_text(GOOD_PERSONA + "jargon:\n  - MFA: [a, list]\n")
+    with pytest.raises(FileFormatError) as err:
+        read_persona(path)
+    assert "p.yaml:" in str(err.value) and "jargon" in str(err.value)

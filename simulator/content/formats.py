@@ -39,6 +39,21 @@ def _one_or_many(value: Any) -> Any:
 TextList = Annotated[list[str], BeforeValidator(_one_or_many)]
 
 
+def _jargon_entries(value: Any) -> Any:
+    """A jargon list: each entry a word (``MFA``), or a word with plain words for it, written
+    ``MFA: the code on your phone`` (YAML reads that as a one-key mapping; it is kept as the
+    text ``MFA: the code on your phone``)."""
+    value = _one_or_many(value)
+    if not isinstance(value, list):
+        return value
+    return [f"{next(iter(item))}: {next(iter(item.values()))}"
+            if isinstance(item, dict) and len(item) == 1 and isinstance(next(iter(item.values())), (str, int, float))
+            else item for item in value]
+
+
+JargonList = Annotated[list[str], BeforeValidator(_jargon_entries)]
+
+
 def dotted(loc: Loc) -> str:
     out = ""
     for part in loc:

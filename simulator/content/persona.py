@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from ..core.yamlfile import Document
-from .formats import FileModel, TextList, load_model
+from .formats import FileModel, JargonList, TextList, load_model
 
 Text = Annotated[str, StringConstraints(min_length=1)]
 Difficulty = Literal["easy", "medium", "hard"]
@@ -71,7 +71,9 @@ class Persona(FileModel):
     hidden: list[HiddenFact] = Field(default_factory=list, description="facts revealed only when earned")
     frustration: Frustration = Field(default_factory=Frustration, description="start level and what moves it")
     end: EndConditions = Field(default_factory=EndConditions, description="when the customer ends the call")
-    jargon: TextList = Field(default_factory=list, description="words this customer would not understand")
+    jargon: JargonList = Field(default_factory=list, description=(
+        "words this customer would not understand; plain words for one may follow a colon: "
+        "\"MFA: the code on your phone\""))
 
     # filled in by the loader, not read from the file
     id: str = Field("", exclude=True)

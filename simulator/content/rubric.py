@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from ..core.errors import FileFormatError, Problem
-from .formats import FileModel, TextList, load_model
+from .formats import FileModel, JargonList, load_model
 
 DEFAULT_RUBRIC = "core-soft-skills"
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
@@ -45,7 +45,9 @@ class Rubric(FileModel):
     scale: tuple[int, int] = Field(description="lowest and highest score, e.g. [1, 5]")
     pass_mark: float = Field(description="weighted mean score needed to pass, inside the scale")
     criteria: list[Criterion] = Field(min_length=1, description="the skills graded, at least one")
-    jargon: TextList = Field(default_factory=list, description="words a customer would not understand")
+    jargon: JargonList = Field(default_factory=list, description=(
+        "words a customer would not understand; plain words for one may follow a colon: "
+        "\"MFA: the code on your phone\""))
 
     # filled in by the loader, not read from the file
     id: str = Field("", exclude=True)

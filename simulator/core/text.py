@@ -22,11 +22,26 @@ def stems(text: str) -> set[str]:
     return {w[:5] for w in re.findall(r"[a-z0-9$']+", text.lower()) if w not in _STOP and len(w) > 2}
 
 
+def jargon_term(entry: str) -> str:
+    """The word of a jargon entry: ``MFA`` from ``MFA: the code on your phone`` (or from ``MFA``)."""
+    return entry.split(": ", 1)[0].strip()
+
+
+def plain_words(entries: list[str], term: str) -> str | None:
+    """The plain-words alternative the entries give for ``term`` (``the code on your phone``), if any."""
+    for entry in entries:
+        word, _, plain = entry.partition(": ")
+        if word.strip().lower() == term.lower() and plain.strip():
+            return plain.strip()
+    return None
+
+
 def jargon_in(text: str, words: list[str]) -> list[str]:
-    """The entries of ``words`` that ``text`` uses as whole words (case-insensitive), in list order."""
+    """The jargon words of ``words`` (entries as in :func:`jargon_term`) that ``text`` uses as
+    whole words (case-insensitive), in list order."""
     found = []
-    for word in words:
-        if re.search(r"(?<![\w-])" + re.escape(word.lower()) + r"(?![\w-])", text.lower()):
+    for word in map(jargon_term, words):
+        if word and re.search(r"(?<![\w-])" + re.escape(word.lower()) + r"(?![\w-])", text.lower()):
             found.append(word)
     return found
 

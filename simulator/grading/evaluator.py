@@ -15,12 +15,16 @@ Design choices:
   extracted or clamped) and the repair recorded; a quote that is not in the
   transcript is moved to the turn it really is in, or dropped and recorded.
 * The overall score, and pass or fail, are computed here from the criterion scores,
-  the rubric's weights and pass mark — never taken from the judge.
+  the rubric's weights and pass mark — never taken from the judge. A session with a turn
+  that tried to instruct the grader does not pass.
 * The transcript goes to the judge as data inside ``<transcript>`` tags; angle
   brackets inside turns are neutralised so no learner text can close the block, and
   the judge is told the block holds no instructions.
-* A judge that fails after the retries leaves the session "evaluation pending": the
-  measured part is still saved and shown; nothing half-judged is written.
+* A criterion the judge cannot grade (its reply unusable after the retries, or the call
+  failed) falls back to the evidence rules' score (:mod:`.evidence`), marked ``fallback``
+  with the reason, and the feedback names it. A failed call cancels the calls still
+  running and leaves the session "judge pending" as well, so ``roleplay evaluate
+  --pending`` asks the judge again; the grade from evidence is there at once.
 """
 
 from __future__ import annotations
@@ -33,11 +37,13 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 from ..content.rubric import Criterion, Rubric
-from ..core.errors import ModelError, RoleplayError
+from ..core.errors import ModelError
 from ..core.text import data_block, parse_json_object
-from ..models.config import BUILTIN_MODEL, CAPABLE
+from ..models.config import CAPABLE
 from ..models.gateway import ModelClient
+from ..practice.coach import advice_problem
 from ..practice.sessions import Journal, SessionRecord, now_iso
+from .advice import weakest_turns
 from .evidence import evidence_criteria
 from .metrics import Measurements, measure, summary_lines
 
@@ -47,17 +53,9 @@ OUTPUT_ATTEMPTS = 3
 EVIDENCE_NOTE = ("Scored from evidence in the transcript by documented rules (simulator/grading/evidence.py), "
                  "because the built-in model is too small to judge. Each score says which rule fired; configure "
                  "a stronger evaluator model (ROLEPLAY_EVALUATOR_MODEL or `roleplay config`) for a judged grade.")
-UNRELIABLE_NOTE = ("The judged part was graded by the built-in 135M model and is NOT reliable: treat the "
-                   "scores as placeholders and rely on the measured figures. Configure a stronger evaluator "
-                   "model (ROLEPLAY_EVALUATOR_MODEL or `roleplay config`) for real grades.")
-
 
 class JudgeOutputError(Exception):
     """The judge's reply could not be used as it is (retried, then repaired or failed)."""
-
-
-class EvaluationPending(RoleplayError):
-    """The judged part could not be done now; the session waits for `roleplay evaluate --pending`."""
 
 
 # -- the transcript as data ----------------------------------------------------------------
@@ -322,11 +320,14 @@ async def judge_overall(judge: ModelClient, rubric: Rubric, record: SessionRecor
 
         better, dropped = [], []
         for item in (data.get("better_replies") or [])[:3]:
-            if isinstance(item, dict) and item.get("turn") in learner and _text(item.get("better"), 500):
+            if not (isinstance(item, dict) and item.get("turn") in learner and _text(item.get("better"), 500)):
+                dropped.append({"what": "better_reply", "item": str(item)[:200], "why": "not a learner turn"})
+            elif problem := advice_problem(_text(item.get("better"), 500), record.turns, rewrite=True,
+                                           customer_name=str(record.persona.get("name") or "")):
+                dropped.append({"what": "better_reply", "item": str(item)[:200], "why": problem})
+            else:
                 better.append({"turn": item["turn"], "original": learner[item["turn"]],
                                "better": _text(item.get("better"), 500)})
-            else:
-                dropped.append({"what": "better_reply", "item": str(item)[:200], "why": "not a learner turn"})
         return {"strengths": texts("strengths"), "changes": texts("changes"), "better_replies": better,
                 "dropped": dropped}
 
@@ -334,10 +335,14 @@ async def judge_overall(judge: ModelClient, rubric: Rubric, record: SessionRecor
     return result
 
 
-def overall_score(criteria: list[dict[str, Any]], rubric: Rubric) -> tuple[float, bool]:
+def overall_score(criteria: list[dict[str, Any]], rubric: Rubric, measured: Measurements | None = None
+                  ) -> tuple[float, bool]:
+    """The weighted mean of the criterion scores, and whether it reaches the pass mark. A
+    session with a turn that tried to instruct the grader does not pass, whatever its mean."""
     total_weight = sum(c["weight"] for c in criteria)
     score = sum(c["score"] * c["weight"] for c in criteria) / total_weight
-    return round(score, 2), score >= rubric.pass_mark
+    flagged = bool(measured and measured.grader_manipulation_flags)
+    return round(score, 2), score >= rubric.pass_mark and not flagged
 
 
 def judge_figures(measured) -> list[str]:
@@ -353,60 +358,88 @@ def judge_figures(measured) -> list[str]:
 async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClient,
                         on_progress: Callable[[int, int], None] | None = None,
                         measured: Measurements | None = None) -> dict[str, Any]:
-    """The judged part (raises ModelError / EvaluationPending when it cannot be done).
-    ``on_progress(done, total)`` is called as each judge call completes."""
-    measured_lines = judge_figures(measured or measure(record))
+    """The judged part. ``on_progress(done, total)`` is called as each judge call completes.
+
+    A criterion whose judge reply stays unusable after the retries falls back to its evidence
+    score, and the others carry on. A call that fails outright (a ModelError: no key, offline,
+    rate-limited after the retries) cancels the calls still running, so none finishes (and is
+    billed) afterwards; what was already judged is kept, every other criterion falls back to
+    evidence, and ``pending_reason`` says why, so ``roleplay evaluate --pending`` judges it
+    again later. Each fallen-back criterion carries ``fallback`` (why)."""
+    measured = measured or measure(record)
+    measured_lines = judge_figures(measured)
     calls: list[dict[str, Any]] = []
     limit = asyncio.Semaphore(CONCURRENCY)
-
     total = len(rubric.criteria) + 1
     done = 0
+    judged: dict[str, dict[str, Any]] = {}
+    unusable: dict[str, str] = {}  # criterion id (or "overall") -> why its reply could not be used
+    overall: dict[str, Any] | None = None
 
-    async def bounded(call: Callable[[], Awaitable[Any]]):
+    async def bounded(key: str, call: Callable[[], Awaitable[Any]]) -> Any:
         nonlocal done
-        async with limit:  # the call is made only once it has a slot (a cancelled wait makes none)
-            result = await call()
+        try:
+            async with limit:  # the call is made only once it has a slot (a cancelled wait makes none)
+                result = await call()
+        except JudgeOutputError as exc:
+            unusable[key] = f"the judge's reply was unusable after {OUTPUT_ATTEMPTS} attempts ({exc})"
+            result = None
         done += 1
         if on_progress:
             on_progress(done, total)
         return result
 
+    async def criterion_task(c: Criterion) -> None:
+        result = await bounded(c.id, lambda: judge_criterion(judge, c, rubric, record, measured_lines, calls))
+        if result is not None:
+            judged[c.id] = result
+
+    async def overall_task() -> None:
+        nonlocal overall
+        overall = await bounded("overall", lambda: judge_overall(judge, rubric, record, measured_lines, calls))
+
     started = datetime.now(timezone.utc)
-    # a task group: when one call fails the others are cancelled, not left running (and billed)
+    failure: ModelError | None = None
     try:
         async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(bounded(
-                lambda c=c: judge_criterion(judge, c, rubric, record, measured_lines, calls))) for c in rubric.criteria]
-            tasks.append(group.create_task(bounded(
-                lambda: judge_overall(judge, rubric, record, measured_lines, calls))))
+            for c in rubric.criteria:
+                group.create_task(criterion_task(c))
+            group.create_task(overall_task())
     except BaseExceptionGroup as group_error:
         exc = _first_leaf(group_error)
-        if isinstance(exc, JudgeOutputError):
-            raise EvaluationPending(f"the evaluator's output was unusable after {OUTPUT_ATTEMPTS} attempts "
-                                    f"({exc})") from None
-        raise exc from None
-    results = [task.result() for task in tasks]
-    criteria, overall = results[:-1], results[-1]
-    compare_with_evidence(criteria, record, rubric, measured or measure(record))
-    score, passed = overall_score(criteria, rubric)
+        if not isinstance(exc, ModelError):
+            raise exc from None
+        failure = exc
+    evidence = {c["id"]: c for c in evidence_criteria(record, rubric, measured)}
+    failed = f"the judge call failed: {failure}" if failure else "the judge call did not finish"
+    criteria = []
+    for c in rubric.criteria:
+        if c.id in judged:
+            criteria.append(judged[c.id])
+        else:
+            criteria.append({**evidence[c.id], "fallback": unusable.get(c.id, failed)})
+    compare_with_evidence(criteria, evidence)
+    score, passed = overall_score(criteria, rubric, measured)
+    if overall is None:
+        overall = {**evidence_summary(criteria, rubric), "dropped": []}
     return {
         "criteria": criteria,
         "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale)},
         "strengths": overall["strengths"], "changes": overall["changes"],
         "better_replies": overall["better_replies"],
-        "dropped": [d for c in criteria for d in c.pop("dropped")] + overall["dropped"],
+        "fell_back": [c["id"] for c in criteria if c.get("fallback")],
+        "dropped": [d for c in criteria for d in c.pop("dropped", [])] + overall["dropped"],
         "calls": calls,
         "wall_time_s": round((datetime.now(timezone.utc) - started).total_seconds(), 3),
+        "pending_reason": str(failure) if failure else None,
     }
 
 
 GAP = 1.5  # points on the rubric's scale between the judge and the evidence rules that a trainer should see
 
 
-def compare_with_evidence(criteria: list[dict[str, Any]], record: SessionRecord, rubric: Rubric,
-                          measured: Measurements) -> None:
+def compare_with_evidence(criteria: list[dict[str, Any]], evidence: dict[str, dict[str, Any]]) -> None:
     """Put the evidence rules' score beside each judged one; mark a gap of ``GAP`` or more."""
-    evidence = {c["id"]: c for c in evidence_criteria(record, rubric, measured)}
     for c in criteria:
         if (e := evidence.get(c["id"])) is not None:
             c["evidence_score"] = e["score"]
@@ -414,19 +447,24 @@ def compare_with_evidence(criteria: list[dict[str, Any]], record: SessionRecord,
             c["gap"] = abs(c["score"] - e["score"]) >= GAP
 
 
-def evidence_evaluation(record: SessionRecord, rubric: Rubric, measured: Measurements) -> dict[str, Any]:
-    """The judged part's shape, scored from the transcript alone (no model is called)."""
-    criteria = evidence_criteria(record, rubric, measured)
-    score, passed = overall_score(criteria, rubric)
+def evidence_summary(criteria: list[dict[str, Any]], rubric: Rubric) -> dict[str, Any]:
+    """Strengths and changes read from the criterion scores (no model)."""
     ranked = sorted(criteria, key=lambda c: (c["score"], -c["weight"]))
     low, high = rubric.scale
     strong = [c for c in reversed(ranked) if c["score"] >= low + 0.75 * (high - low)]
+    return {"strengths": [f"{c['name']}: {c['reason'].removeprefix('From the transcript: ')}" for c in strong][:3],
+            "changes": [f"{c['name']}: {c['improvement']}" for c in ranked if c["improvement"]][:3],
+            "better_replies": []}
+
+
+def evidence_evaluation(record: SessionRecord, rubric: Rubric, measured: Measurements) -> dict[str, Any]:
+    """The judged part's shape, scored from the transcript alone (no model is called)."""
+    criteria = evidence_criteria(record, rubric, measured)
+    score, passed = overall_score(criteria, rubric, measured)
     return {
         "criteria": criteria,
         "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale)},
-        "strengths": [f"{c['name']}: {c['reason'].removeprefix('From the transcript: ')}" for c in strong][:3],
-        "changes": [f"{c['name']}: {c['improvement']}" for c in ranked if c["improvement"]][:3],
-        "better_replies": [], "dropped": [], "calls": [], "wall_time_s": 0.0,
+        **evidence_summary(criteria, rubric), "fell_back": [], "dropped": [], "calls": [], "wall_time_s": 0.0,
     }
 
 
@@ -439,7 +477,7 @@ def _first_leaf(group: BaseExceptionGroup) -> BaseException:
 
 @dataclass
 class Outcome:
-    evaluation: dict[str, Any] | None  # the saved evaluation, or None when pending
+    evaluation: dict[str, Any] | None  # the saved evaluation (None only when there is none to give)
     measured: dict[str, Any]
     pending_reason: str | None = None
     report_path: Path | None = None
@@ -447,37 +485,61 @@ class Outcome:
 
 async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *, save: bool = True,
                    on_progress: Callable[[int, int], None] | None = None) -> Outcome:
-    """Grade a session. The measured part is always computed; the judged part is added
-    as a new evaluation (never overwriting one) or the session is marked pending."""
+    """Grade a session: the measured figures, and every criterion judged or, where the judge
+    cannot, scored from evidence. Added as a new evaluation (never overwriting one); when a
+    judge call failed the session is also left "judge pending" (``pending_reason``)."""
     measured = measure(record)
     by_evidence = not getattr(judge, "capabilities", CAPABLE).judge
-    try:
-        judged = (evidence_evaluation(record, rubric, measured) if by_evidence else
-                  await judge_session(record, rubric, judge, on_progress, measured))
-    except (ModelError, EvaluationPending) as exc:
-        reason = str(exc)
-        outcome = Outcome(None, measured.to_dict(), pending_reason=reason)
-        if save and record.folder:
-            Journal(record.folder).append({"type": "evaluation_pending", "reason": reason, "at": now_iso()})
-            record.pending_reason = reason
-            outcome.report_path = write_report(record, rubric, measured.to_dict(), None, reason)
-        return outcome
+    if by_evidence:
+        judged = evidence_evaluation(record, rubric, measured)
+    else:
+        try:
+            judged = await judge_session(record, rubric, judge, on_progress, measured)
+        except ModelError as exc:  # the judge could not even be asked: grade from evidence at once
+            judged = {**evidence_evaluation(record, rubric, measured), "pending_reason": str(exc),
+                      "fell_back": rubric.criterion_ids}
+            for c in judged["criteria"]:
+                c["fallback"] = f"the judge call failed: {exc}"
+    pending = judged.pop("pending_reason", None)
+    fell_back = judged["fell_back"]
+    every = bool(fell_back) and len(fell_back) == len(rubric.criteria)
+    if by_evidence:
+        note = EVIDENCE_NOTE
+    elif every:
+        note = (f"The judge ({judge.model}) could not grade this session, so every criterion was scored from "
+                f"evidence in the transcript by documented rules (simulator/grading/evidence.py): "
+                f"{pending or judged['criteria'][0]['fallback']}.")
+    elif fell_back:
+        names = ", ".join(c["name"] for c in judged["criteria"] if c.get("fallback"))
+        note = f"Scored from evidence because the judge could not: {names} (see each criterion for why)."
+    else:
+        note = ""
+    if pending:
+        note += " `roleplay evaluate --pending` (or g on the end screen) asks the judge again."
+    weakest = weakest_turns(record, rubric, measured)
+    rewrites = {b["turn"]: b["better"] for b in judged["better_replies"]}
+    for item in weakest:
+        if item["turn"] in rewrites:
+            item["better"] = rewrites[item["turn"]]
+    judged["weakest_turns"] = weakest
     number = len(record.evaluations) + 1
     evaluation = {
         "format": "roleplay-evaluation", "version": FORMAT_VERSION, "number": number,
         "created_at": now_iso(), "rubric_id": rubric.id, "rubric_name": rubric.name,
-        "judge_model": "evidence rules (no model)" if by_evidence else judge.model,
-        "method": "evidence" if by_evidence else "judge",
-        "reliable": by_evidence or judge.model != BUILTIN_MODEL,
-        "note": EVIDENCE_NOTE if by_evidence else UNRELIABLE_NOTE if judge.model == BUILTIN_MODEL else "",
-        "measured": measured.to_dict(), **judged,
+        "judge_model": "evidence rules (no model)" if by_evidence or every else judge.model,
+        "method": "evidence" if by_evidence or every else "judge",
+        "reliable": True,  # kept for older readers: a judge too small to judge is no longer asked
+        "note": note, "measured": measured.to_dict(), **judged,
     }
-    outcome = Outcome(evaluation, measured.to_dict())
+    outcome = Outcome(evaluation, measured.to_dict(), pending_reason=pending)
     if save and record.folder:
         journal = Journal(record.folder)
         journal.append({"type": "evaluation", "evaluation": evaluation})
         record.evaluations.append(evaluation)
         record.pending_reason = None
+        if pending:  # graded from evidence for now; the judge is asked again by `evaluate --pending`
+            journal.append({"type": "evaluation_pending", "reason": pending, "at": now_iso()})
+            record.pending_reason = pending
         journal.snapshot(record)
         outcome.report_path = write_report(record, rubric, measured.to_dict(), evaluation, None)
     return outcome
@@ -504,7 +566,7 @@ def render_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any
                   f"Graded by `{evaluation['judge_model']}` against rubric `{evaluation['rubric_id']}` "
                   f"(evaluation {evaluation['number']}).", ""]
         if evaluation.get("note"):
-            lines += [f"> **Warning:** {evaluation['note']}", ""]
+            lines += [f"> **Note:** {evaluation['note']}", ""]
         lines += ["## Criteria", "", "| criterion | score | |", "|---|---|---|"]
         low, high = rubric.scale
         for c in evaluation["criteria"]:
@@ -512,6 +574,8 @@ def render_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any
         lines.append("")
         for c in evaluation["criteria"]:
             lines += [f"### {c['name']}: {c['score']}/{high}", "", c["reason"] or "(no reason given)", ""]
+            if c.get("fallback"):
+                lines += [f"> **Scored from evidence:** {c['fallback']}.", ""]
             if c.get("gap"):
                 lines += [f"> **Judge and evidence differ:** the evidence rules give {c['evidence_score']}/{high}. "
                           f"{c['evidence_reason']} A trainer should look at this one.", ""]
@@ -524,6 +588,15 @@ def render_report(record: SessionRecord, rubric: Rubric, measured: dict[str, Any
             lines += ["## Strengths", ""] + [f"- {s}" for s in evaluation["strengths"]] + [""]
         if evaluation["changes"]:
             lines += ["## To change", ""] + [f"- {s}" for s in evaluation["changes"]] + [""]
+        if evaluation.get("weakest_turns"):
+            lines += ["## Your weakest turns", ""]
+            for w in evaluation["weakest_turns"]:
+                lines.append(f"- turn {w['turn']} — you said: “{w['original']}”")
+                for f in w["faults"]:
+                    lines.append(f"  - {f['what']} ({f['criterion_name']}). Instead: {f['instead']}")
+                if w.get("better"):
+                    lines.append(f"  - a better reply: “{w['better']}”")
+            lines.append("")
         if evaluation["better_replies"]:
             lines += ["## Better replies", ""]
             for b in evaluation["better_replies"]:

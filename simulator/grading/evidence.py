@@ -48,6 +48,8 @@ time-management      median response ≤ 30 s: 4, ≤ 60 s: 3, else 2; + resolve
 negotiation          1 + options + positive framing + resolved + acknowledged
 proactive-service    1 + 2 × proactive (up to 2 messages) + checks understanding
 (any other id)       3, "no evidence rule for this criterion"
+(every criterion)    − 1 when a learner turn tried to instruct the grader (the session then
+                     does not pass, whatever its mean: :func:`.evaluator.overall_score`)
 ==================== ============================================================================
 """
 
@@ -67,8 +69,8 @@ if TYPE_CHECKING:
 
 _REFLECT = re.compile(r"^\s*(so\b|just to (check|confirm)|to confirm|if i understand|you mentioned|you said|"
                       r"you('?re| are) saying|it sounds like)", re.IGNORECASE)
-_NEGATIVE = re.compile(r"\b(can'?t|cannot|unable to|not possible|unfortunately|policy)\b", re.IGNORECASE)
-_POSITIVE = re.compile(r"\b(what i can do|i'?ll|i will|i can\b(?!'|’| not| see| hear| imagine| understand| tell)|here'?s what|"
+NEGATIVE = re.compile(r"\b(can'?t|cannot|unable to|not possible|unfortunately|policy)\b", re.IGNORECASE)
+POSITIVE = re.compile(r"\b(what i can do|i'?ll|i will|i can\b(?!'|’| not| see| hear| imagine| understand| tell)|here'?s what|"
                        r"let me)\b", re.IGNORECASE)
 _OPTIONS = re.compile(r"\b(options?|either|or would you|would you prefer|alternatively|another way|"
                       r"(two|three) ways)\b", re.IGNORECASE)
@@ -124,7 +126,7 @@ def _signals(record: "SessionRecord") -> _Signals:
             if _REFLECT.search(sentence) and len(stems(sentence) & said) >= 2:
                 signals.add("reflected", i, sentence)
                 break
-        for name, pattern in (("negative", _NEGATIVE), ("positive", _POSITIVE), ("options", _OPTIONS),
+        for name, pattern in (("negative", NEGATIVE), ("positive", POSITIVE), ("options", _OPTIONS),
                               ("proactive", _PROACTIVE), ("checks", _CHECKS)):
             if pattern.search(text):
                 signals.add(name, i, _sentence_with(text, pattern))
@@ -266,15 +268,19 @@ def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Meas
         ["proactive"],
         "Offer one thing the customer did not ask for that stops this happening again.")
 
+    flagged = [f["turn"] for f in m.grader_manipulation_flags]
     criteria = []
     for criterion in rubric.criteria:
         if criterion.id in rules:
             raw, why, evidence_from, tip = rules[criterion.id]
-            score5 = _clamp(raw)
             reason = "; ".join(why) or "no signal either way"
             evidence = _quotes(s, *evidence_from)
         else:
-            score5, reason, evidence, tip = 3, "no evidence rule for this criterion", [], ""
+            raw, reason, evidence, tip = 3, "no evidence rule for this criterion", [], ""
+        if flagged:  # talking to the grader counts against every criterion
+            raw -= 1
+            reason += f"; tried to instruct the grader (turn {', '.join(map(str, flagged[:4]))})"
+        score5 = _clamp(raw)
         score = _clamp_scale(low + (score5 - 1) * (high - low) / 4, low, high)
         criteria.append({"id": criterion.id, "name": criterion.name, "weight": criterion.weight, "score": score,
                          "reason": f"From the transcript: {reason}.", "evidence": evidence, "improvement": tip,

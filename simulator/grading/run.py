@@ -52,6 +52,8 @@ def _print_outcome(record, outcome, as_json: bool) -> None:
               f"{overall['score']:.2f} (pass mark {overall['pass_mark']:g}) — report: {outcome.report_path}")
         if outcome.evaluation.get("note"):
             print(f"note: {outcome.evaluation['note']}", file=sys.stderr)
+        if outcome.pending_reason:
+            print(f"{record.session_id}: judge pending — {outcome.pending_reason}", file=sys.stderr)
     else:
         print(f"{record.session_id}: evaluation pending — {outcome.pending_reason}; measured figures are in "
               f"{outcome.report_path}", file=sys.stderr)
@@ -73,7 +75,7 @@ def run_cli(args: argparse.Namespace, workspace: Path) -> int:
             bar = "#" * (20 * (number - 1) // len(waiting))
             print(f"[{bar:<20}] {number - 1}/{len(waiting)} grading {record.session_id}…", file=sys.stderr)
             outcome = grade(record, session_rubric(record, library, args.rubric), settings)
-            failures += outcome.evaluation is None
+            failures += outcome.evaluation is None or outcome.pending_reason is not None
             _print_outcome(record, outcome, args.json)
         print(f"[{'#' * 20}] {len(waiting)}/{len(waiting)} done, {failures} still pending", file=sys.stderr)
         return 1 if failures else 0
@@ -84,7 +86,7 @@ def run_cli(args: argparse.Namespace, workspace: Path) -> int:
         raise RoleplayError(f"session {record.session_id} has not ended — finish it before grading")
     outcome = grade(record, session_rubric(record, library, args.rubric), settings)
     _print_outcome(record, outcome, args.json)
-    return 0 if outcome.evaluation else 1
+    return 0 if outcome.evaluation and not outcome.pending_reason else 1
 
 
 def report_played(played, as_json: bool) -> int:
@@ -100,8 +102,11 @@ def report_played(played, as_json: bool) -> int:
         print(json.dumps(data, ensure_ascii=False, indent=2))
     elif outcome.evaluation:
         overall = outcome.evaluation["overall"]
-        print(f"[{'PASS' if overall['passed'] else 'NOT YET'} {overall['score']:.2f}/{rubric.scale[1]}] "
-              f"report: {outcome.report_path}")
+        verdict = f"{'PASS' if overall['passed'] else 'NOT YET'} {overall['score']:.2f}/{rubric.scale[1]}"
+        if outcome.pending_reason:
+            verdict = (f"evaluation pending: {outcome.pending_reason}; from evidence for now: {verdict}; "
+                       "`roleplay evaluate --pending` asks the judge again")
+        print(f"[{verdict}] report: {outcome.report_path}")
     else:
         print(f"[evaluation pending: {outcome.pending_reason}] measured figures: {outcome.report_path}")
     return 0

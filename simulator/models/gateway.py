@@ -177,6 +177,10 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     name = type(exc).__name__
     status = _status(exc)
     text = str(exc).lower()
+    if "missing credentials" in text or "api_key client option must be set" in text:
+        return "missing_key", False
+    if _name_lookup_failed(exc):  # no DNS: offline, and retrying in seconds will not change that
+        return "unreachable", False
     if name == "MidStreamFallbackError":  # litellm: a stream dropped, stalled or garbled halfway
         return "stream_broken", True
     if name == "ContextWindowExceededError":
@@ -215,10 +219,27 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     return "unknown", False
 
 
+def _name_lookup_failed(exc: BaseException) -> bool:
+    """Did the call fail because the provider's host name could not be looked up (offline)?"""
+    import socket
+
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, socket.gaierror) or "name or service not known" in str(seen).lower() \
+                or "temporary failure in name resolution" in str(seen).lower():
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 _HINTS = {
     "auth": "the provider refused the key: set {key_env} to a valid key (see `roleplay config`)",
-    "unreachable": "cannot reach {where}: check the network or api_base, or use the built-in offline model "
-                   "(unset ROLEPLAY_MODEL)",
+    "unreachable": "cannot reach {where}: offline? Check the network or api_base, or use the built-in "
+                   "offline model (unset ROLEPLAY_MODEL)",
+    "missing_key": "the provider's API key is not set: export it (see `roleplay config`), or use the built-in "
+                   "model, which needs no key",
     "timeout": "the model did not answer in {timeout:g}s: try again, or raise `timeout` in the config",
     "stream_broken": "the connection dropped mid-reply: try again",
     "rate_limit": "rate limit or quota exceeded at the provider: wait a minute and try again, or check "
@@ -238,6 +259,16 @@ _SUMMARY = {
     "not_found": "model not found", "bad_request": "request rejected", "context_window": "conversation too long",
     "bad_response": "unreadable reply", "unknown": "model call failed", "missing_key": "API key not set",
 }
+
+
+def missing_key_vars(model: str) -> list[str]:
+    """The API-key environment variables a hosted provider needs for ``model`` and that are not
+    set (litellm knows each provider's), so a missing key is said before any call is made."""
+    try:
+        missing = litellm().validate_environment(model=model).get("missing_keys") or []
+    except Exception:  # noqa: BLE001 - an unknown provider is the call's to report
+        return []
+    return [name for name in missing if name.endswith(("_KEY", "_TOKEN"))]
 
 
 def to_model_error(exc: BaseException, settings: RoleSettings, attempts: int) -> ModelError:
@@ -334,6 +365,10 @@ class Gateway:
             raise ModelError(f"{s.role} model {s.model}: the environment variable {s.api_key_env} is not set",
                              kind="missing_key", model=s.model,
                              hint=f"set it to your key (export {s.api_key_env}=…), or change api_key_env ({where})")
+        elif not s.api_base and not s.is_local and (missing := missing_key_vars(s.model)):
+            raise ModelError(f"{s.role} model {s.model}: {missing[0]} is not set", kind="missing_key", model=s.model,
+                             hint=f"set it to your key (export {missing[0]}=…), or choose another model "
+                                  "(`roleplay config`); the built-in model needs no key")
         return kwargs
 
     def _wait(self, retry_state: Any) -> float:

@@ -13,8 +13,8 @@ from ..core.errors import ModelError, RoleplayError
 from . import local_models
 from .config import RoleSettings, Settings
 
-BUILTIN_NOTE = ("built-in model SmolLM2-135M: fast but weak at staying in character and its grades are "
-                "not reliable; set ROLEPLAY_MODEL (see `roleplay config`) for better practice")
+BUILTIN_NOTE = ("built-in model SmolLM2-135M: fast and offline, but a weak actor, and too small to judge (grades "
+                "come from evidence rules); set ROLEPLAY_MODEL (see `roleplay config`) for better practice")
 
 
 @dataclass

@@ -7,7 +7,9 @@ customer's opening line) gets this instead; the first rule that applies gives th
 when                   the tip
 =====================  =======================================================================
 jargon                 the learner's last message used a word this customer would not know:
-                       say it in plain words
+                       say it in plain words (the jargon entry's own, when it gives them)
+asked twice            the customer's last line says they already told you: use it (the turn)
+turns running out      two learner turns or fewer left before the turn limit: make the offer
 upset, not heard       frustration is 7 or more and neither of the last two learner messages
                        acknowledged it: name the feeling and its cause first
 a question waiting     the customer's last line asked something: answer it first (quoted)
@@ -19,7 +21,8 @@ goal not addressed     the learner has not said what they can do: say it, toward
 otherwise              summarise what the customer said and check it
 =====================  =======================================================================
 
-Nothing here calls a model; the hidden facts are never quoted.
+Nothing here calls a model; the hidden facts are never quoted. :func:`advice_problem` is the
+check a model's tip (or a judge's better reply) must pass before a learner sees it.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from ..core.text import acknowledges, jargon_in, split_sentences
+from ..core.text import acknowledges, jargon_in, plain_words, split_sentences, stems
 
 if TYPE_CHECKING:
     from ..content.persona import Persona
@@ -37,6 +40,42 @@ _OFFER = re.compile(r"\b(i'?ll|i will|i can(?! (see|hear|imagine|understand|tell
                     r"opened|arranged)|we can|let me)\b", re.IGNORECASE)
 
 
+_TOLD = re.compile(r"\b(i (just|already) (told|gave|said)|i('ve| have) (already )?(told|given|said)|"
+                   r"as i (said|told you)|you already asked)\b", re.IGNORECASE)
+_LABEL = re.compile(r"^\s*(customer|agent|user|assistant|coach|caller|representative|rep)\s*:", re.IGNORECASE)
+_PLACEHOLDER = re.compile(r"<[^>]*>|\[\d\s*-\s*\d\]|^\W*$")
+_FIRST_PERSON = re.compile(r"^\s*(i|i'm|i've|my|we|we're|our)\b", re.IGNORECASE)
+
+
+def advice_problem(text: str, turns: list["Turn"], *, customer_name: str = "", rewrite: bool = False) -> str | None:
+    """Why a model's advice cannot be shown, or None when it can. Advice must not be empty or
+    a template placeholder, not a transcript line ("Customer: …"), and not a copy of what was
+    said (eight words in a row from one turn). A tip (``rewrite`` False) speaks to the agent,
+    so it does not open in the first person as a customer would; a rewrite (a better reply in
+    the agent's place) may, but must differ from every learner turn."""
+    clean = " ".join((text or "").split())
+    if len(clean) < 8 or _PLACEHOLDER.search(clean):
+        return "empty or a template placeholder"
+    if _LABEL.match(clean):
+        return "a transcript line, not advice"
+    words = re.findall(r"[a-z0-9$']+", clean.lower())
+    grams = {tuple(words[i:i + 8]) for i in range(len(words) - 7)}
+    for turn in turns:
+        if turn.speaker not in ("learner", "customer"):
+            continue
+        said = re.findall(r"[a-z0-9$']+", turn.text.lower())
+        if said == words or any(tuple(said[i:i + 8]) in grams for i in range(len(said) - 7)):
+            return f"a copy of turn {turn.index}"
+        if rewrite and turn.speaker == "learner" and stems(turn.text) and stems(turn.text) == stems(clean):
+            return f"the same as turn {turn.index}"
+    if not rewrite and _FIRST_PERSON.match(clean) and not re.search(r"\byou(r)?\b", clean, re.IGNORECASE):
+        return "a customer's line, not advice to the agent"
+    first = customer_name.split()[0] if customer_name else ""
+    if first and re.match(rf"^\s*{re.escape(first)}\s*:", clean):
+        return "a customer's line, not advice to the agent"
+    return None
+
+
 def rule_hint(persona: "Persona", turns: list["Turn"], *, frustration: int, revealed: list[int],
               jargon: list[str]) -> str:
     """One short tip for the learner's next message (rules in the module docstring)."""
@@ -44,8 +83,19 @@ def rule_hint(persona: "Persona", turns: list["Turn"], *, frustration: int, reve
     learner = [t.text for t in turns if t.speaker == "learner"]
     customer = [t.text for t in turns if t.speaker == "customer"]
     if learner and (words := jargon_in(learner[-1], jargon)):
+        if plain := plain_words(jargon, words[0]):
+            return f"You said \"{words[0]}\": {first} may not know it. Say \"{plain}\" instead, then check it made sense."
         return (f"You said \"{words[0]}\": {first} may not know it. Say what it means for them in plain words, "
                 "then check it made sense.")
+    spoken = [t for t in turns if t.speaker in ("learner", "customer")]
+    if spoken and spoken[-1].speaker == "customer" and _TOLD.search(spoken[-1].text):
+        told = next((t.index for t in reversed(spoken[:-1]) if t.speaker == "customer"), None)
+        return (f"{first} already told you that" + (f" (turn {told})" if told is not None else "")
+                + ". Say it back to show you heard it, and move on without asking again.")
+    left = (persona.end.max_turns or 20) - len(learner)
+    if 0 < left <= 2:
+        return (f"{'One turn' if left == 1 else 'Two turns'} left before the call ends: make your offer now, "
+                f"plainly, and ask {first} if it works.")
     if frustration >= 7 and not any(acknowledges(text) for text in learner[-2:]):
         return (f"{first} is upset ({frustration}/10). Before anything else, name the feeling and its cause in "
                 f"{first}'s own terms, and own what went wrong.")

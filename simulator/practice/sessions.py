@@ -108,8 +108,8 @@ class SessionRecord:
 
     @property
     def evaluation_pending(self) -> bool:
-        """Ended, and no judged evaluation yet."""
-        return self.ended and not self.evaluations
+        """Ended, and not graded yet, or graded from evidence after a judge call failed (``pending_reason``)."""
+        return self.ended and (not self.evaluations or self.pending_reason is not None)
 
     @property
     def ended(self) -> bool:

@@ -194,6 +194,11 @@ class RoleplayApp(App[int]):
                 evaluation = outcome.evaluation
                 overall = evaluation.get("overall", {})
                 final = f"Graded: {overall.get('score', 0):.2f} of {(overall.get('scale') or [0, 5])[-1]}"
+                if evaluation.get("fell_back"):
+                    final += (f" · {len(evaluation['fell_back'])} of {len(evaluation['criteria'])} criteria "
+                              "scored from evidence")
+                if outcome.pending_reason:
+                    final += f" · judge failed: {outcome.pending_reason} (g asks it again)"
                 self.library_stale = True
         except RoleplayError as exc:
             final = f"Not graded: {exc}. Press g to try again."

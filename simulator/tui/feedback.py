@@ -2,8 +2,9 @@
 
 Tabs: the result with a row per criterion (score bar; the highlighted row's reason,
 evidence and improvement below it; Enter or j jumps to the evidence's turn in the
-transcript), the measured figures, the suggested better replies beside the originals,
-and the transcript itself.
+transcript), the measured figures, advice on the weakest turns (what went wrong, the
+criterion it hurt, what to do instead, and a better reply where a capable judge wrote one
+that passed the coach's check), and the transcript itself.
 """
 
 from __future__ import annotations
@@ -41,6 +42,23 @@ def measured_text(measured: dict[str, Any]) -> str:
     return "\n".join(f"• {line}" for line in summary_lines(Measurements(**fields)))
 
 
+def advice_text(evaluation: dict[str, Any]) -> str:
+    """The Advice tab: each weak turn with its faults, then the judge's other better replies."""
+    blocks, shown = [], set()
+    for w in evaluation.get("weakest_turns") or []:
+        lines = [f"Turn {w['turn']} · you said: “{w['original']}”"]
+        for f in w["faults"]:
+            lines += [f"  ✗ {f['what']} ({f['criterion_name']})", f"    → {f['instead']}"]
+        if w.get("better"):
+            lines.append(f"  Better: “{w['better']}”")
+            shown.add(w["turn"])
+        blocks.append("\n".join(lines))
+    for b in evaluation.get("better_replies") or []:
+        if b["turn"] not in shown:
+            blocks.append(f"Turn {b['turn']} · you said: “{b['original']}”\n  Better: “{b['better']}”")
+    return "\n\n".join(blocks) or "No weak turns found: no brush-offs, jargon, repeated questions or can't-first replies."
+
+
 class FeedbackView(Vertical):
     """Everything the learner gets back from a session."""
 
@@ -61,9 +79,10 @@ class FeedbackView(Vertical):
             with TabPane("Measured", id="tab-measured"):
                 with VerticalScroll():
                     yield Static("", id="measured", markup=False)
-            with TabPane("Better replies", id="tab-better"):
+            with TabPane("Advice", id="tab-better"):
                 with VerticalScroll():
-                    yield Static("Better replies appear once the session is graded.", id="better", markup=False)
+                    yield Static("Advice on your weakest turns appears once the session is graded.", id="better",
+                                 markup=False)
             with TabPane("Transcript", id="tab-transcript"):
                 with VerticalScroll(id="feedback-transcript", classes="transcript", can_focus=True):
                     for turn in self.record.turns:
@@ -93,7 +112,7 @@ class FeedbackView(Vertical):
         lines = [f"{verdict} · {overall['score']:.2f} of {high} (pass mark {overall['pass_mark']:g}) · graded by "
                  f"{evaluation['judge_model']}"]
         if evaluation.get("note"):
-            lines.append("⚠ " + evaluation["note"])
+            lines.append(("ⓘ " if evaluation.get("method") == "evidence" else "⚠ ") + evaluation["note"])
         if evaluation.get("strengths"):
             lines.append("Strengths: " + "; ".join(evaluation["strengths"]))
         if evaluation.get("changes"):
@@ -106,15 +125,12 @@ class FeedbackView(Vertical):
         table.clear()
         for c in evaluation["criteria"]:
             turns = ", ".join(f"t{e['turn']}" for e in c["evidence"]) or "—"
-            score = f"{c['score']}/{high}" + (" ⚑" if c.get("gap") else "")
+            score = f"{c['score']}/{high}" + (" ⚑" if c.get("gap") else " ᵉ" if c.get("fallback") else "")
             table.add_row(c["name"], score, score_bar(c["score"], low, high), turns, key=c["id"])
         table.display = True
         self._show_detail(0)
         self.show_measured(evaluation["measured"])
-        better = evaluation.get("better_replies") or []
-        self.query_one("#better", Static).update(
-            "\n\n".join(f"Turn {b['turn']}\n  You said: “{b['original']}”\n  Better:   “{b['better']}”"
-                        for b in better) or "The grader suggested no better replies.")
+        self.query_one("#better", Static).update(advice_text(evaluation))
 
     def _show_detail(self, row: int) -> None:
         if not self.evaluation or not 0 <= row < len(self.evaluation["criteria"]):
@@ -124,7 +140,9 @@ class FeedbackView(Vertical):
         parts += [f"turn {e['turn']}: “{e['quote']}”" for e in c["evidence"]]
         if c["improvement"]:
             parts.append(f"Try: {c['improvement']}")
-        if "evidence_score" in c:
+        if c.get("fallback"):
+            parts.append(f"ᵉ Scored from evidence: {c['fallback']}.")
+        elif "evidence_score" in c:
             high = self.evaluation["overall"]["scale"][1]
             parts.append(f"{'⚑ ' if c.get('gap') else ''}Evidence rules: {c['evidence_score']}/{high}. "
                          f"{c['evidence_reason']}")

@@ -1,0 +1,127 @@
+"""Advice on the weakest learner turns, from rules (no model).
+
+Each learner turn is checked for the faults below; a fault counts its severity times the
+weight of the criterion it hurts in the session's rubric (a fault whose criterion the
+rubric does not grade counts its severity alone). The two or three turns with the most
+are the weakest, each with what went wrong, the criterion it hurt and what to do instead.
+
+====================  ===========================  =========  ==========================================
+fault                 criterion                    severity   instead
+====================  ===========================  =========  ==========================================
+brush-off             patience                     3          acknowledge, then say what you can do
+talks to the grader   (every criterion)            3          talk to the customer, not the grader
+unheard while upset   empathy                      2          name the feeling and its cause first
+jargon                clear-communication          2          the entry's plain words
+                                                              (``MFA: the code on your phone``), or
+                                                              say what it means for them
+asked again           active-listening             2          use what the customer already said
+can't / policy        positive-attitude            1.5        "What I can do is …"
+apologised 2+ times   empathy                      1          one apology that names the cause, then act
+long sentence         clear-communication          1          one step per sentence (over 30 words)
+====================  ===========================  =========  ==========================================
+
+A better reply in the learner's place is shown only when a capable judge wrote it and it
+passes the coach's check (:func:`simulator.practice.coach.advice_problem`): not a
+transcript line, not a copy of the transcript, not a placeholder.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..core.text import acknowledges, dismisses, plain_words, split_sentences
+from .evidence import NEGATIVE, POSITIVE
+
+if TYPE_CHECKING:
+    from ..content.rubric import Rubric
+    from ..practice.sessions import SessionRecord
+    from .metrics import Measurements
+
+LIMIT = 3
+
+
+def _fault(what: str, criterion: str, severity: float, instead: str) -> dict[str, Any]:
+    return {"what": what, "criterion": criterion, "severity": severity, "instead": instead}
+
+
+def turn_faults(record: "SessionRecord", measured: "Measurements") -> dict[int, list[dict[str, Any]]]:
+    """Every learner turn's faults (rules in the module docstring), by turn index."""
+    persona = record.persona
+    first = str(persona.get("name") or "the customer").split()[0]
+    entries = [e for e in [*(record.rubric.get("jargon") or []), *(persona.get("jargon") or [])] if isinstance(e, str)]
+    repeats: dict[int, dict[str, Any]] = {q["turn"]: q for q in measured.repeated_questions}
+    jargon: dict[int, list[str]] = {}
+    for j in measured.jargon_used:
+        jargon.setdefault(j["turn"], []).append(j["word"])
+    flagged = {f["turn"] for f in measured.grader_manipulation_flags}
+    apologised = {a["turn"]: a["count"] for a in measured.apology_turns}
+    faults: dict[int, list[dict[str, Any]]] = {}
+    frustration = int(((persona.get("frustration") or {}).get("start")) or 0)
+    for turn in record.turns:
+        if turn.speaker == "customer":
+            frustration = int((turn.state or {}).get("frustration", frustration) or 0)
+            continue
+        if turn.speaker != "learner":
+            continue
+        text, found = turn.text, []
+        sentences = split_sentences(text)
+        if dismisses(text):
+            found.append(_fault("brushed the customer off", "patience", 3,
+                                f"Acknowledge what went wrong for {first}, then say what you can do: "
+                                "\"I can see why this is frustrating. What I can do is …\""))
+        if turn.index in flagged:
+            found.append(_fault("spoke to the grader instead of the customer", "*", 3,
+                                f"Talk to {first}; the grade comes from how you handle the customer."))
+        if frustration >= 7 and not acknowledges(text):
+            found.append(_fault(f"moved on while {first} was upset ({frustration}/10) without acknowledging it",
+                                "empathy", 2, f"Name the feeling and its cause in {first}'s words before you "
+                                              "ask or explain anything."))
+        for word in jargon.get(turn.index, []):
+            plain = plain_words(entries, word)
+            found.append(_fault(f"used \"{word}\", which {first} would not know", "clear-communication", 2,
+                                f"Say \"{plain}\" instead of \"{word}\"." if plain else
+                                f"Say what \"{word}\" means for {first} in plain words."))
+        if turn.index in repeats:
+            q = repeats[turn.index]
+            earlier = ", ".join(str(t) for t in q.get("earlier_turns") or [])
+            given = "already_given" in q.get("reasons", [])
+            found.append(_fault(f"asked again: \"{q['text']}\"" + (f" (asked or answered at turn {earlier})"
+                                                                   if earlier else ""),
+                                "active-listening", 2,
+                                f"Use what {first} already told you and say it back: \"You said …, so …\""
+                                if given else "Move on from a question once it is answered; build on the answer."))
+        negative = [s for s in sentences if NEGATIVE.search(s)]
+        if negative and not POSITIVE.search(text):
+            found.append(_fault(f"led with what cannot be done: \"{negative[0]}\"", "positive-attitude", 1.5,
+                                "Start with what you can do: \"What I can do is …\", then the limit if you must."))
+        if (apologies := apologised.get(turn.index, 0)) >= 2:
+            found.append(_fault(f"apologised {apologies} times in one message", "empathy", 1,
+                                "One apology that names the cause is enough; then act on it."))
+        long = [s for s in sentences if len(s.split()) > 30]
+        if long:
+            found.append(_fault(f"a {len(long[0].split())}-word sentence", "clear-communication", 1,
+                                "One step per sentence, under twenty words each."))
+        if found:
+            faults[turn.index] = found
+    return faults
+
+
+def weakest_turns(record: "SessionRecord", rubric: "Rubric", measured: "Measurements",
+                  limit: int = LIMIT) -> list[dict[str, Any]]:
+    """The ``limit`` learner turns with the most weighted faults, in turn order:
+    ``{turn, original, weight, faults: [{what, criterion, criterion_name, instead}]}``."""
+    weights = {c.id: c.weight for c in rubric.criteria}
+    names = {c.id: c.name for c in rubric.criteria}
+    learner = {t.index: t.text for t in record.turns if t.speaker == "learner"}
+    scored = []
+    for index, faults in turn_faults(record, measured).items():
+        total = 0.0
+        for f in faults:
+            f["criterion_name"] = "every criterion" if f["criterion"] == "*" else names.get(
+                f["criterion"], f["criterion"].replace("-", " ").capitalize())
+            total += f["severity"] * (max(weights.values(), default=1) if f["criterion"] == "*"
+                                      else weights.get(f["criterion"], 1))
+        scored.append({"turn": index, "original": learner[index], "weight": round(total, 2),
+                       "faults": sorted(faults, key=lambda f: -f["severity"])})
+    worst = sorted(scored, key=lambda t: (-t["weight"], t["turn"]))[:limit]
+    return sorted(worst, key=lambda t: t["turn"])
