@@ -446,3 +446,15 @@ def test_grader_manipulation_flagged(text, matched):
 ])
 def test_ordinary_service_talk_is_not_flagged(text):
     assert measure(session(("c", "Hi."), ("l", text))).grader_manipulation_flags == []
+
+
+def test_reading_ease_tells_plain_words_from_officialese():
+    """Issue 10: plain language is measured (Flesch reading ease), per message and in all."""
+    from simulator.core.text import reading_ease, syllables
+
+    assert [syllables(w) for w in ("the", "simple", "credit", "promotional", "make")] == [1, 2, 2, 4, 1]
+    plain = "I will put the money back on your account today. You will see it on your next bill."
+    official = ("Pursuant to our reconciliation procedures, the remuneration adjustment will be effectuated "
+                "subsequently, contingent upon verification of the documentation.")
+    assert reading_ease(plain) >= 80 and reading_ease(official) < 30
+    assert reading_ease("Too short.") is None

@@ -18,6 +18,7 @@ asked again           active-listening             2          use what the custo
 can't / policy        positive-attitude            1.5        "What I can do is …"
 apologised 2+ times   empathy                      1          one apology that names the cause, then act
 long sentence         clear-communication          1          one step per sentence (over 30 words)
+hard to read          clear-communication          1          shorter words (reading ease under 50)
 ====================  ===========================  =========  ==========================================
 
 A better reply in the learner's place is shown only when a capable judge wrote it and it
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..core.text import acknowledges, dismisses, plain_words, split_sentences
+from ..core.text import acknowledges, dismisses, plain_words, reading_ease, split_sentences
 from .evidence import NEGATIVE, POSITIVE
 
 if TYPE_CHECKING:
@@ -101,6 +102,10 @@ def turn_faults(record: "SessionRecord", measured: "Measurements") -> dict[int, 
         if long:
             found.append(_fault(f"a {len(long[0].split())}-word sentence", "clear-communication", 1,
                                 "One step per sentence, under twenty words each."))
+        elif (ease := reading_ease(text)) is not None and ease < 50:
+            found.append(_fault(f"hard to read (reading ease {ease:.0f}; plain English is 60 or more)",
+                                "clear-communication", 1, "Shorter words and sentences: say it as you would "
+                                                          "to a neighbour."))
         if found:
             faults[turn.index] = found
     return faults

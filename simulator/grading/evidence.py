@@ -35,7 +35,8 @@ active-listening     1 + reflected + reflected twice + a hidden fact earned + ne
                      thing twice; − 1 per question asking again for what was given; − 1 for
                      other questions asked again
 clear-communication  5 − jargon words (up to 2) − long sentences (over 25 words on average)
-                     − never checked understanding
+                     − never checked understanding − a message hard to read (Flesch reading
+                     ease under 50, a message of ten words or more)
 patience             4 + acknowledged while the customer was at 7/10 or more − 2 per brush-off
 flexibility          1 + options + options twice + positive framing + resolved
 positive-attitude    3 + positive framing + positive outweighs negative − negative framing used
@@ -168,6 +169,7 @@ def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Meas
     learner_text = [t.text for t in record.turns if t.speaker == "learner"]
     sentences = [len(x.split()) for text in learner_text for x in split_sentences(text)]
     long_sentences = bool(sentences) and statistics.mean(sentences) > 25
+    hard_to_read = bool(m.hardest_to_read) and m.hardest_to_read["ease"] < 50
     first_offer = s.first("positive")
     ack_first = s.first("acknowledged") is not None and (first_offer is None or s.first("acknowledged") <= first_offer)
     open_share = (m.open_questions / m.questions) if m.questions else 0.0
@@ -201,9 +203,11 @@ def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Meas
         "Sum up what the customer said (\"So your bill went from … to …?\") and check it."
         if not s.count("reflected") else "Use the details the customer gave later in the call.")
     rules["clear-communication"] = (
-        5 - min(2, jargon) - long_sentences - (s.count("checks") == 0),
+        5 - min(2, jargon) - long_sentences - (s.count("checks") == 0) - hard_to_read,
         fired((jargon > 0, f"used {jargon} jargon word(s) the customer would not know"),
               (long_sentences, "long sentences (over 25 words on average)"),
+              (hard_to_read, f"turn {(m.hardest_to_read or {}).get('turn')} is hard to read (reading ease "
+                             f"{(m.hardest_to_read or {}).get('ease', 0):.0f}; plain English is 60 or more)"),
               (s.count("checks") > 0, "checked the customer understood"),
               (s.count("checks") == 0, "never checked understanding")),
         ["checks"],

@@ -23,6 +23,9 @@ snapshot lists criteria, ``Measurements.informs`` keeps only the ids it has):
 * questioning — ``questions``, ``open_questions``, ``closed_questions`` (counts) and
   ``question_log`` (turn, sentence, kind); rules below.
 * questioning and active-listening — ``repeated_questions``; rules below.
+* clear-communication — ``reading_ease``: Flesch reading ease of all the learner's
+  messages (:func:`simulator.core.text.reading_ease`; None under ten words), and
+  ``hardest_to_read``: the learner message of ten words or more with the lowest.
 * empathy and positive-attitude — ``apologies`` (total), ``apology_turns`` (per learner
   turn that apologised) and ``over_apologising`` (``apologies > max(2, 0.3 x
   learner_turns)``). An apology is each match of *sorry*, *apologise/apologize* (any
@@ -132,7 +135,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from ..core.text import jargon_in, split_sentences, stems
+from ..core.text import jargon_in, reading_ease, split_sentences, stems
 from ..practice.sessions import SessionRecord, Turn
 
 __all__ = [
@@ -159,6 +162,8 @@ INFORMS: dict[str, list[str]] = {
     "apology_turns": ["empathy", "positive-attitude"],
     "over_apologising": ["empathy", "positive-attitude"],
     "jargon_used": ["clear-communication"],
+    "reading_ease": ["clear-communication"],
+    "hardest_to_read": ["clear-communication"],
     "customer_name_used": ["empathy"],
     "customer_name_turns": ["empathy"],
     "frustration_path": ["empathy", "positive-attitude"],
@@ -563,6 +568,8 @@ class Measurements:
     apology_turns: list[dict[str, Any]] = field(default_factory=list)  # {turn, count}
     over_apologising: bool = False
     jargon_used: list[dict[str, Any]] = field(default_factory=list)  # {turn, word}
+    reading_ease: float | None = None  # Flesch, all the learner's messages; None under ten words
+    hardest_to_read: dict[str, Any] | None = None  # {turn, ease}: the learner message of ten words or more
     customer_name_used: bool = False
     customer_name_turns: list[int] = field(default_factory=list)
     frustration_path: list[int] = field(default_factory=list)
@@ -682,11 +689,15 @@ def measure(record: SessionRecord) -> Measurements:
             m.apology_turns.append({"turn": turn.index, "count": count})
         for word in jargon_in(turn.text, jargon_words):
             m.jargon_used.append({"turn": turn.index, "word": word})
+        ease = reading_ease(turn.text)
+        if ease is not None and (m.hardest_to_read is None or ease < m.hardest_to_read["ease"]):
+            m.hardest_to_read = {"turn": turn.index, "ease": ease}
         if any(p.search(turn.text) for p in name_patterns):
             m.customer_name_turns.append(turn.index)
         for text in _manipulation(turn.text):
             m.grader_manipulation_flags.append({"turn": turn.index, "text": text})
     m.over_apologising = m.apologies > max(2, 0.3 * m.learner_turns)
+    m.reading_ease = reading_ease("\n".join(t.text for t in learner))
     m.customer_name_used = bool(m.customer_name_turns)
 
     # frustration and hidden facts
@@ -746,6 +757,10 @@ def summary_lines(m: Measurements) -> list[str]:
         lines.append("Jargon: " + ", ".join(f"{j['word']} (turn {j['turn']})" for j in m.jargon_used))
     else:
         lines.append("Jargon: none")
+    if m.reading_ease is not None:
+        hardest = m.hardest_to_read
+        lines.append(f"Reading ease {m.reading_ease:.0f} of 100 (60+ is plain English)"
+                     + (f"; hardest: turn {hardest['turn']} at {hardest['ease']:.0f}" if hardest else ""))
     if m.customer_name_used:
         lines.append("Customer's name used in turn" + ("s " if len(m.customer_name_turns) > 1 else " ")
                      + ", ".join(map(str, m.customer_name_turns)))
