@@ -374,6 +374,12 @@ async def test_customer_resolves_the_call(workspace):
         await say(pilot, "I'm crediting the $45 back now.")
         assert isinstance(app.screen, ChatScreen)
         await say(pilot, "And your old $65 price is restored from next month.")
+        # the learner may still be typing: stray keys do not reach the End screen's bindings
+        assert isinstance(app.screen, ChatScreen) and "Dana ended the call (resolved)" in screen_text(app.screen)
+        await pilot.press("p", "g", "q")
+        assert isinstance(app.screen, ChatScreen)
+        await pilot.press("enter")
+        await settle(pilot)
         assert isinstance(app.screen, EndScreen)
         assert app.screen.outcome == "resolved"
         text = screen_text(app.screen)

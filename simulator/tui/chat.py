@@ -172,7 +172,19 @@ class ChatScreen(AppScreen):
     # -- sending -------------------------------------------------------------------------------
     @on(Input.Submitted, "#prompt")
     def _submitted(self, event: Input.Submitted) -> None:
+        if self.conversation.ended:  # the customer ended the call: Enter opens the feedback
+            self.show_end()
+            return
         self.send(event.value)
+
+    def _call_over(self) -> None:
+        """The customer ended the call. The learner may still be typing, so the feedback waits
+        for Enter: keys meant for the chat never reach the End screen's bindings (p, g, q…)."""
+        outcome = (self.conversation.record.outcome or "ended").replace("_", " ")
+        prompt = self.query_one("#prompt", Input)
+        prompt.placeholder = "The call has ended — press Enter for your feedback"
+        self.show_notice(f"{self.persona.name.split()[0]} ended the call ({outcome}). "
+                         "Press Enter for your feedback.", sticky=True)
 
     def send(self, text: str) -> None:
         text = text.strip()
@@ -265,7 +277,7 @@ class ChatScreen(AppScreen):
             self._reply_bubble = self._learner_bubble = None
             self.update_status()
             if self.conversation.ended:
-                self.show_end()
+                self._call_over()
             elif kind == "send":
                 self._prime_worker()
             return
