@@ -50,9 +50,8 @@ from .metrics import Measurements, measure, summary_lines
 FORMAT_VERSION = 1
 CONCURRENCY = 6
 OUTPUT_ATTEMPTS = 3
-EVIDENCE_NOTE = ("Scored from evidence in the transcript by documented rules (simulator/grading/evidence.py), "
-                 "because the built-in model is too small to judge. Each score says which rule fired; configure "
-                 "a stronger evaluator model (ROLEPLAY_EVALUATOR_MODEL or `roleplay config`) for a judged grade.")
+EVIDENCE_NOTE = ("Scored by evidence rules (simulator/grading/evidence.py): the built-in model is too small to "
+                 "judge. Each score names its rule; a stronger evaluator model (`roleplay config`) judges.")
 
 class JudgeOutputError(Exception):
     """The judge's reply could not be used as it is (retried, then repaired or failed)."""

@@ -11,7 +11,8 @@ Signals, each read from the learner's messages (rules in :mod:`simulator.core.te
   why…", "that must be…", "I'm sorry", "my mistake"); it **names the cause** when it shares
   two content words with what the customer has said so far;
 * **reflected** — "so…", "just to check", "you mentioned", "if I understand" with two content
-  words of what the customer has said so far;
+  words of what the customer has said so far or of the brief, at least one of them the
+  customer's (the bill's figures are often on the agent's screen before she says them);
 * **brush-off** — ``dismisses``: "calm down", "policy is policy", "you should have";
 * **negative framing** — *can't, cannot, unable, not possible, unfortunately, policy*;
   **positive framing** — *what I can do, I'll, I can (do), here's what, let me*;
@@ -107,6 +108,7 @@ def _sentence_with(text: str, pattern: re.Pattern[str] | None = None, test=None)
 def _signals(record: "SessionRecord") -> _Signals:
     signals = _Signals()
     before = ""  # everything the customer has said so far
+    brief = stems(str(record.persona.get("brief") or ""))  # what the learner was told before the call
     peak = 0
     for turn in record.turns:
         if turn.speaker == "customer":
@@ -124,7 +126,7 @@ def _signals(record: "SessionRecord") -> _Signals:
             if peak >= 7:
                 signals.add("acknowledged_upset", i, _sentence_with(text, test=acknowledges))
         for sentence in split_sentences(text):
-            if _REFLECT.search(sentence) and len(stems(sentence) & said) >= 2:
+            if _REFLECT.search(sentence) and len(stems(sentence) & (said | brief)) >= 2 and stems(sentence) & said:
                 signals.add("reflected", i, sentence)
                 break
         for name, pattern in (("negative", NEGATIVE), ("positive", POSITIVE), ("options", _OPTIONS),

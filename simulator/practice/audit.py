@@ -263,8 +263,8 @@ def repetition(text: str, earlier: list[str]) -> str | None:
     for i in range(len(words) - 3):
         gram = tuple(words[i:i + 4])
         grams[gram] = grams.get(gram, 0) + 1
-        if grams[gram] >= 3:
-            return f"loops: \"{' '.join(gram)}\" three times"
+        if grams[gram] >= 2:  # "I just told you that I just told you."
+            return f"loops: \"{' '.join(gram)}\" twice"
     return None
 
 
