@@ -96,7 +96,7 @@ def test_headless_session_end_to_end_with_grading(workspace, tmp_path):
                for c in evaluation["criteria"] for e in c["evidence"])
     assert empathy["evidence"] and empathy["evidence"][0]["quote"].startswith("Hi Dana, I'm sorry")
     assert record["measured"]["learner_turns"] == 2
-    assert "Scored from evidence" in (folders[0] / "report.md").read_text()
+    assert "Scored by evidence rules" in (folders[0] / "report.md").read_text()
 
 
 async def test_calls_queued_for_the_local_model_are_not_timed_out_while_they_wait(workspace):
