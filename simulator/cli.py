@@ -131,24 +131,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     return played if isinstance(played, int) else grading.report_played(played, args.json)
 
 
-def cmd_sessions(args: argparse.Namespace) -> int:
-    from .practice.sessions import UnreadableSession, scan_sessions
+def _date(text: str) -> str:
+    from datetime import date
 
-    rows = scan_sessions(_workspace(args))
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date — write it as YYYY-MM-DD, e.g. 2026-11-01") from None
+
+
+def cmd_sessions(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from .review.index import filter_rows, session_index, summary_line
+
+    workspace = _workspace(args)
+    rows = filter_rows(session_index(workspace), persona=args.persona, since=args.since, outcome=args.outcome,
+                       status=args.status)
     if args.json:
-        print(json.dumps([{"session_id": r.session_id, "unreadable": r.reason, "folder": str(r.folder)}
-                          if isinstance(r, UnreadableSession) else
-                          {"session_id": r.session_id, "persona_id": r.persona_id, "started_at": r.started_at,
-                           "outcome": r.outcome, "turns": len(r.turns), "folder": str(r.folder)} for r in rows],
-                         indent=2))
+        folder = workspace / "sessions"
+        print(json.dumps([{k: v for k, v in asdict(r).items() if k != "stamp"} | {"folder": str(folder / r.folder)}
+                          | ({"unreadable": r.reason} if r.status == "unreadable" else {}) for r in rows],
+                         ensure_ascii=False, indent=2))
         return 0
     for r in rows:
-        if isinstance(r, UnreadableSession):
-            print(f"{r.session_id}  unreadable: {r.reason}")
-        else:
-            print(f"{r.session_id}  {r.persona_id:<32} {r.outcome or 'open':<16} {len(r.turns)} turns")
+        print(summary_line(r))
     if not rows:
-        print("no sessions yet", file=sys.stderr)
+        print("no sessions match" if any((args.persona, args.since, args.outcome, args.status))
+              else "no sessions yet", file=sys.stderr)
     return 0
 
 
@@ -242,7 +252,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the tags per reply as JSON")
     p.set_defaults(func=cmd_audit)
 
-    p = sub.add_parser("sessions", help="list saved sessions, newest first")
+    p = sub.add_parser("sessions", help="list saved sessions, newest first: date, persona, duration, outcome, "
+                                        "score and evaluation status")
+    p.add_argument("--persona", metavar="ID", help="only this persona (its id, or part of its name)")
+    p.add_argument("--since", metavar="DATE", type=_date, help="only sessions started on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--outcome", choices=["resolved", "gave_up", "ended_by_learner", "turn_limit", "open"],
+                   help="only sessions that ended this way (open: unfinished)")
+    p.add_argument("--status", choices=["graded", "evidence", "pending", "failed", "open", "unreadable"],
+                   help="only sessions with this evaluation status")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_sessions)
     return parser

@@ -402,7 +402,8 @@ async def test_history_lists_a_finished_session_and_opens_it(workspace):
         table = app.screen.query_one("#sessions", DataTable)
         assert table.row_count == 1
         row = table.get_row_at(0)
-        assert row[1] == "Dana Whitaker" and row[2] == "1" and row[3] == "ended by learner"
+        assert row[1] == "Dana Whitaker" and row[2] == "1" and row[3] == "ended" and row[6] in ("evidence", "judged",
+                                                                                               "pending", "failed")
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, EndScreen)  # an ended session opens with its feedback
@@ -729,3 +730,39 @@ def test_history_counts_only_answered_turns_of_an_unfinished_session():
     turns = [Turn(index=i, speaker=who, text=f"{who} {i}") for i, who in enumerate(said)]
     assert learner_turns(turns) == 2
     assert learner_turns(turns[:-1]) == 2
+
+
+async def test_history_filters_sorts_and_shows_scores(workspace):
+    """Issue 11: the history shows score and status, filters as you type, and sorts."""
+    from fakes import ScriptedModel as Judge
+
+    from simulator.grading.evaluator import evaluate
+    from simulator.models.config import SMALL
+    from simulator.practice.scripted import save_record, scripted_record
+
+    library = load_library(workspace)
+    for stamp, persona_id, lines, outcome in (("0900", DANA, ["I'm sorry, Dana. Here's what I can do: I'll credit it."],
+                                               "resolved"), ("1000", "rude-missing-parcel", ["Calm down."], "gave_up")):
+        persona = library.personas[persona_id]
+        record = scripted_record(persona, library.rubric_for(persona), lines, ["Okay."], outcome=outcome)
+        record.session_id = f"20261101-{stamp}00-{persona_id}-0001"
+        save_record(record, workspace)
+        if persona_id == DANA:
+            await evaluate(record, record.rubric_snapshot(), Judge(capabilities=SMALL))
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        table = app.screen.query_one("#sessions", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert [r[1] for r in rows] == ["Derek Halvorsen", "Dana Whitaker"]  # newest first
+        assert rows[1][5].endswith(("✓", "✗")) and rows[1][6] == "evidence" and rows[0][6] == "pending"
+        await pilot.press("o", "o")  # newest → oldest → best score
+        assert table.get_row_at(0)[1] == "Dana Whitaker" and "best score" in screen_text(app.screen)
+        await pilot.press("slash", *"gave up")
+        assert table.row_count == 1 and table.get_row_at(0)[1] == "Derek Halvorsen"
+        assert "1 of 2 sessions" in screen_text(app.screen)
+        await pilot.press("enter", "enter")  # back to the table, open the session with its feedback
+        await settle(pilot)
+        assert isinstance(app.screen, EndScreen)

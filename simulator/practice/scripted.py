@@ -8,9 +8,10 @@ after each of them (frustration, hidden facts revealed, outcome) are given, not 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .sessions import SessionRecord, Turn
+from .sessions import Journal, SessionRecord, Turn
 
 if TYPE_CHECKING:
     from ..content.persona import Persona
@@ -49,4 +50,16 @@ def scripted_record(persona: "Persona", rubric: "Rubric", learner: list[str], cu
                                  state=state))
     record.outcome = outcome
     record.ended_at = clock.isoformat()
+    return record
+
+
+def save_record(record: SessionRecord, workspace: Path) -> SessionRecord:
+    """Write a scripted session to the workspace as the app would have: its journal (header,
+    turns, end) and ``session.json``."""
+    journal = Journal.create(record, workspace)
+    for turn in record.turns:
+        journal.append({"type": "turn", **turn.to_dict()})
+    if record.outcome:
+        journal.append({"type": "end", "outcome": record.outcome, "reason": record.end_reason, "at": record.ended_at})
+    journal.snapshot(record)
     return record

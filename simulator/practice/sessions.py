@@ -127,6 +127,13 @@ class SessionRecord:
         }
 
 
+def answered_turns(turns: Any) -> int:
+    """Learner turns the customer answered: a last message left unanswered by a crash is
+    handed back on resume, so it is not counted (the resumed screen says the same)."""
+    spoken = [t for t in turns if t.speaker in ("learner", "customer")]
+    return sum(1 for t, after in zip(spoken, spoken[1:] + [None]) if t.speaker == "learner" and after is not None)
+
+
 def new_session_id(persona_id: str) -> str:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return f"{stamp}-{persona_id}-{secrets.token_hex(2)}"

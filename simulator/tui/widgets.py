@@ -95,10 +95,10 @@ def problem_text(problem: "Problem", workspace: Path) -> str:
 
 
 def learner_turns(turns: Iterable["Turn"]) -> int:
-    """Learner turns the customer answered: a last message left unanswered by a crash is
-    handed back on resume, so it is not counted (the resumed screen says the same)."""
-    spoken = [t for t in turns if t.speaker in ("learner", "customer")]
-    return sum(1 for t, after in zip(spoken, spoken[1:] + [None]) if t.speaker == "learner" and after is not None)
+    """Learner turns the customer answered (:func:`simulator.practice.sessions.answered_turns`)."""
+    from ..practice.sessions import answered_turns
+
+    return answered_turns(turns)
 
 
 class Bubble(Static):

@@ -1,0 +1,1 @@
+"""Looking back: the history index, progress over time, export."""

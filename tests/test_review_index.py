@@ -1,0 +1,87 @@
+"""Issue 11, history: the session index lists every session (score, status, reason for the
+unreadable ones), reads only what changed, and is rebuilt from the session files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from fakes import ScriptedModel
+
+from simulator.content.library import load_library
+from simulator.grading.evaluator import evaluate
+from simulator.models.config import SMALL
+from simulator.practice import sessions as sessions_module
+from simulator.practice.scripted import save_record, scripted_record
+from simulator.review import index as index_module
+from simulator.review.index import INDEX, filter_rows, session_index
+
+GOOD = ["Dana, I'm sorry, a bill that nearly doubled with no warning must be a real shock.",
+        "Here's what I can do: a $45 credit today, or the $70 loyalty price. Which would you prefer?"]
+
+
+def saved_session(workspace, persona_id="overcharged-loyal-customer", lines=GOOD, outcome="resolved", stamp="0900"):
+    library = load_library(workspace)
+    persona = library.persona(persona_id)
+    record = scripted_record(persona, library.rubric_for(persona), lines, ["Okay."], outcome=outcome)
+    record.session_id = f"20261101-{stamp}00-{persona_id}-0001"
+    return save_record(record, workspace)
+
+
+async def test_rows_carry_score_and_status_and_only_changed_sessions_are_read(workspace, monkeypatch):
+    graded = saved_session(workspace, stamp="0900")
+    saved_session(workspace, "rude-missing-parcel", ["Calm down."], outcome="gave_up", stamp="1000")
+    await evaluate(graded, graded.rubric_snapshot(), ScriptedModel(capabilities=SMALL))
+    rows = session_index(workspace)
+    assert [r.persona_id for r in rows] == ["rude-missing-parcel", "overcharged-loyal-customer"]  # newest first
+    parcel, dana = rows
+    assert dana.status == "evidence" and dana.score is not None and dana.passed is not None
+    assert dana.criteria["empathy"] >= 4 and dana.learner_turns == 2 and dana.duration_s is not None
+    assert parcel.status == "pending" and parcel.score is None and parcel.outcome == "gave_up"
+    assert (workspace / "sessions" / INDEX).is_file()
+
+    def no_reading(folder):
+        raise AssertionError(f"read {folder} although it did not change")
+
+    monkeypatch.setattr(index_module, "read_session", no_reading)
+    assert [r.session_id for r in session_index(workspace)] == [r.session_id for r in rows]
+    monkeypatch.undo()
+    await evaluate(sessions_module.read_session(parcel_folder := workspace / "sessions" / parcel.folder),
+                   graded.rubric_snapshot(), ScriptedModel(capabilities=SMALL))
+    assert parcel_folder.is_dir() and session_index(workspace)[0].status == "evidence"  # the changed one re-read
+    (workspace / "sessions" / INDEX).write_text("{ damaged")
+    assert [r.status for r in session_index(workspace)] == ["evidence", "evidence"]  # rebuilt from the files
+
+
+def test_unreadable_sessions_are_rows_with_their_reason(workspace):
+    saved_session(workspace)
+    newer = workspace / "sessions" / "20990101-000000-from-the-future-0001"
+    newer.mkdir()
+    (newer / "session.json").write_text(json.dumps({"format": "roleplay-session", "version": 99}))
+    corrupt = workspace / "sessions" / "20260101-000000-corrupt-0002"
+    corrupt.mkdir()
+    (corrupt / "session.json").write_text('{"format": "roleplay-sess')
+    rows = {r.folder: r for r in session_index(workspace)}
+    assert len(rows) == 3
+    assert rows[newer.name].status == "unreadable" and "upgrade roleplay" in rows[newer.name].reason
+    assert rows[corrupt.name].status == "unreadable" and "unreadable" in rows[corrupt.name].reason
+
+
+def test_filters_and_the_sessions_command(workspace):
+    saved_session(workspace, stamp="0900")
+    saved_session(workspace, "rude-missing-parcel", ["Calm down."], outcome="gave_up", stamp="1000")
+    rows = session_index(workspace)
+    assert [r.persona_id for r in filter_rows(rows, persona="Dana")] == ["overcharged-loyal-customer"]
+    assert [r.outcome for r in filter_rows(rows, outcome="gave_up")] == ["gave_up"]
+    assert filter_rows(rows, since="2026-01-06") == [] and len(filter_rows(rows, since="2026-01-05")) == 2
+    assert len(filter_rows(rows, text="parcel gave up")) == 1
+    out = subprocess.run([sys.executable, "-m", "simulator", "sessions", "--outcome", "gave_up"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.count("\n") == 1 and "gave up" in out.stdout and "pending" in out.stdout
+    data = json.loads(subprocess.run([sys.executable, "-m", "simulator", "sessions", "--json", "--persona",
+                                      "overcharged-loyal-customer"], capture_output=True, text=True).stdout)
+    assert [d["persona_id"] for d in data] == ["overcharged-loyal-customer"] and data[0]["status"] == "pending"
+    bad = subprocess.run([sys.executable, "-m", "simulator", "sessions", "--since", "yesterday"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
