@@ -162,6 +162,21 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_progress(args: argparse.Namespace) -> int:
+    from .content.library import load_library
+    from .review.index import filter_rows, session_index
+    from .review.progress import progress, progress_lines
+
+    workspace = _workspace(args)
+    report = progress(filter_rows(session_index(workspace), persona=args.persona),
+                      list(load_library(workspace).personas.values()))
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print("\n".join(progress_lines(report)))
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .grading import run as grading
 
@@ -262,6 +277,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only sessions with this evaluation status")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_sessions)
+
+    p = sub.add_parser("progress", help="scores per criterion over time, pass rate, sessions per week, the figures "
+                                        "that moved, and the weakest criterion with personas that train it")
+    p.add_argument("--persona", metavar="ID", help="only this persona's sessions")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_progress)
     return parser
 
 

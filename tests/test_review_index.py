@@ -85,3 +85,30 @@ def test_filters_and_the_sessions_command(workspace):
     bad = subprocess.run([sys.executable, "-m", "simulator", "sessions", "--since", "yesterday"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "YYYY-MM-DD" in bad.stderr and "Traceback" not in bad.stderr
+
+
+async def test_progress_over_sessions_names_the_weakest_criterion(workspace):
+    """Issue 11, progress: per-criterion trend, pass rate, sessions per week, the figures that
+    moved, and the weakest criterion with two personas that train it."""
+    import subprocess as sp
+
+    from simulator.review.progress import progress, progress_lines, sparkline
+
+    poor = ["Sorry. Sorry about that. What's your account number?", "Calm down, policy is policy."]
+    for n, lines in enumerate([poor, poor, GOOD, GOOD]):
+        record = saved_session(workspace, lines=lines, stamp=f"{9 + n:02d}00")
+        await evaluate(record, record.rubric_snapshot(), ScriptedModel(capabilities=SMALL))
+    rows = session_index(workspace)
+    library = load_library(workspace)
+    report = progress(rows, list(library.personas.values()))
+    assert report.sessions == 4 and report.graded == 4 and 0 < report.passed < 4
+    empathy = next(c for c in report.criteria if c.id == "empathy")
+    assert empathy.latest > empathy.first and len(empathy.scores) == 4
+    assert report.figures["apologies"][0] > report.figures["apologies"][1]  # fewer apologies lately
+    assert report.weakest is not None and len(report.suggested) == 2
+    assert all(report.weakest.id in library.personas[pid].skills for pid, _, _ in report.suggested)
+    text = "\n".join(progress_lines(report))
+    assert "pass rate" in text and "Empathy" in text and "↑" in text and "Weakest lately" in text
+    assert sparkline([1, 3, 5], 1, 5) == "▁▅█"
+    out = sp.run([sys.executable, "-m", "simulator", "progress", "--json"], capture_output=True, text=True)
+    assert out.returncode == 0 and json.loads(out.stdout)["graded"] == 4

@@ -766,3 +766,29 @@ async def test_history_filters_sorts_and_shows_scores(workspace):
         await pilot.press("enter", "enter")  # back to the table, open the session with its feedback
         await settle(pilot)
         assert isinstance(app.screen, EndScreen)
+
+
+async def test_progress_screen_suggests_a_persona_for_the_weakest_criterion(workspace):
+    from fakes import ScriptedModel as Judge
+
+    from simulator.grading.evaluator import evaluate
+    from simulator.models.config import SMALL
+    from simulator.practice.scripted import save_record, scripted_record
+
+    library = load_library(workspace)
+    persona = library.personas[DANA]
+    for n in range(2):
+        record = scripted_record(persona, library.rubric_for(persona), ["Calm down."], ["Okay."], outcome="gave_up")
+        record.session_id = f"20261101-0{n}0000-{DANA}-0001"
+        save_record(record, workspace)
+        await evaluate(record, record.rubric_snapshot(), Judge(capabilities=SMALL))
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await settle(pilot)
+        text = screen_text(app.screen)
+        assert "2 sessions, pass rate 0%" in text and "Weakest lately" in text and "Press 1 or 2" in text
+        await pilot.press("1")
+        await settle(pilot)
+        assert isinstance(app.screen, BriefScreen)

@@ -27,7 +27,7 @@ from ..core.storage import atomic_write_text
 from ..practice.sessions import JOURNAL, RECORD, SessionRecord, answered_turns, read_session, sessions_dir
 
 INDEX = ".index.json"
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 STATUSES = ("open", "pending", "failed", "evidence", "graded", "unreadable")
 FIGURES = ("apologies", "open_share", "median_response_time_s", "jargon", "reading_ease")
 
@@ -147,7 +147,8 @@ def _load(path: Path) -> dict[str, SessionSummary]:
         rows = {}
         for row in data["sessions"]:
             summary = SessionSummary(**{k: v for k, v in row.items() if k in known})
-            summary.criterion_names = {cid: names.get(cid, cid) for cid in summary.criteria}
+            summary.criterion_names = {cid: names.get(cid) or summary.criterion_names.get(cid, cid)
+                                       for cid in summary.criteria}
             rows[summary.folder] = summary
         return rows
     except (OSError, ValueError, TypeError, KeyError, AttributeError):

@@ -92,6 +92,7 @@ class RoleplayApp(App[int]):
     ]
     PALETTE = [
         ("history: open", "open_history", "List past sessions and read their transcripts"),
+        ("progress: open", "open_progress", "Scores over time, pass rate, and what to practise next"),
         ("app: quit", "quit", "Leave roleplay (an open session stays saved)"),
     ]
 
@@ -247,6 +248,12 @@ class RoleplayApp(App[int]):
             return None
         self.library_stale = True
         return conversation
+
+    def action_open_progress(self) -> None:
+        from .progress import ProgressScreen
+
+        if not isinstance(self.screen, ProgressScreen):
+            self.push_screen(ProgressScreen())
 
     def action_open_history(self) -> None:
         from .history import HistoryScreen

@@ -37,7 +37,8 @@ class HomeScreen(AppScreen):
         Binding("d", "cycle_difficulty", "Difficulty", id="home.difficulty"),
         Binding("s", "focus_skill", "Skill", id="home.skill"),
         Binding("h", "app.open_history", "History", id="home.history"),
-        Binding("r", "reload", "Reload", id="home.reload"),
+        Binding("p", "app.open_progress", "Progress", id="home.progress"),
+        Binding("r", "reload", "Reload", id="home.reload", show=False),  # in the palette: "library: reload"
         Binding("escape", "focus_table", "Table", show=False, id="home.table"),
         Binding("q", "app.quit", "Quit", id="home.quit", show=False),
     ]
