@@ -448,3 +448,35 @@ async def test_a_capable_models_tip_that_is_a_customer_line_is_replaced(library,
     await conv.send("Let me look.")
     hint = await conv.hint()
     assert not hint.text.startswith("Customer:") and "Dana" in hint.text
+
+
+async def test_try_again_from_a_turn_continues_with_the_exact_state_there(library, dana, workspace):
+    """Issue 11: "try again from here" starts a new session with the original's turns before
+    that learner turn, the state they left, and a record of where it branched from; its
+    grade covers only the new part."""
+    from simulator.grading.metrics import measure
+    from simulator.practice.sessions import read_journal, read_session
+
+    first = start(library, dana, ScriptedModel(replies=["Go on.", "Hm.", "Fine."]), workspace, use_director=False)
+    await first.send("Calm down, policy is policy.")  # turn 1: frustration goes up
+    await first.send("What's your account number?")  # turn 3
+    await first.send("Sorry, what's your account number?")  # turn 5
+    first.end()
+    original = read_journal(first.record.folder)
+    at_three = next(t for t in original.turns if t.index == 2).state
+    with pytest.raises(SessionError):
+        Conversation.branch(original, 2, ScriptedModel(), workspace=workspace)  # a customer turn
+    again = Conversation.branch(original, 3, ScriptedModel(replies=["Thank you."]), workspace=workspace,
+                                use_director=False)
+    assert [t.index for t in again.turns] == [0, 1, 2] and again.turns[1].text == "Calm down, policy is policy."
+    assert again.state.frustration == at_three["frustration"] and again.state.learner_turns == 1
+    assert again.record.persona == original.persona and again.record.rubric == original.rubric
+    await again.send("I'm sorry, that must be frustrating. I can see the bill went up without warning.")
+    assert again.turns[3].index == 3 and again.turns[3].speaker == "learner"
+    again.end()
+    for saved in (read_journal(again.record.folder), read_session(again.record.folder)):
+        assert saved.branched_from == {"session_id": original.session_id, "turn": 3} and saved.graded_from == 3
+    saved = read_journal(again.record.folder)
+    measured = measure(saved)
+    assert measured.learner_turns == 1 and measured.apologies == 1  # the new part only
+    assert measured.frustration_path[0] == at_three["frustration"]

@@ -62,7 +62,7 @@ def turn_faults(record: "SessionRecord", measured: "Measurements") -> dict[int, 
         if turn.speaker == "customer":
             frustration = int((turn.state or {}).get("frustration", frustration) or 0)
             continue
-        if turn.speaker != "learner":
+        if turn.speaker != "learner" or turn.index < record.graded_from:
             continue
         text, found = turn.text, []
         sentences = split_sentences(text)

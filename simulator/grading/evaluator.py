@@ -59,6 +59,14 @@ class JudgeOutputError(Exception):
 
 # -- the transcript as data ----------------------------------------------------------------
 
+def branch_note(record: SessionRecord) -> str:
+    """For a try-again: which turns the judge grades."""
+    if not record.graded_from:
+        return ""
+    return (f"This is a second attempt that starts at turn [{record.graded_from}]: the turns before it are the "
+            f"first attempt, context only. Grade only the AGENT turns from [{record.graded_from}] on.\n\n")
+
+
 def transcript_block(record: SessionRecord) -> str:
     lines = []
     for turn in record.turns:
@@ -84,7 +92,7 @@ Question: {criterion.question}
 Scale {low} to {high}:
 {levels}
 
-Customer: {record.persona.get('name', 'the customer')} — {record.persona.get('title', '')}
+{branch_note(record)}Customer: {record.persona.get('name', 'the customer')} — {record.persona.get('title', '')}
 Measured figures (computed from the transcript):
 {chr(10).join('  ' + line for line in measured_lines)}
 
@@ -127,7 +135,7 @@ OVERALL_SCHEMA = {
 
 def overall_prompt(rubric: Rubric, record: SessionRecord, measured_lines: list[str]) -> str:
     skills = ", ".join(c.name for c in rubric.criteria)
-    return f"""Skills graded: {skills}
+    return f"""{branch_note(record)}Skills graded: {skills}
 Measured figures:
 {chr(10).join('  ' + line for line in measured_lines)}
 

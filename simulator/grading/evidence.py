@@ -115,7 +115,7 @@ def _signals(record: "SessionRecord") -> _Signals:
             before += "\n" + turn.text
             peak = (turn.state or {}).get("frustration", peak) or 0
             continue
-        if turn.speaker != "learner":
+        if turn.speaker != "learner" or turn.index < record.graded_from:  # a try-again: its new part only
             continue
         text, i = turn.text, turn.index
         said = stems(before)
@@ -168,7 +168,7 @@ def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Meas
     asked_again = len(m.repeated_questions)
     again_turns = ", ".join(str(q["turn"]) for q in m.repeated_questions[:4])
     jargon = len(m.jargon_used)
-    learner_text = [t.text for t in record.turns if t.speaker == "learner"]
+    learner_text = [t.text for t in record.turns if t.speaker == "learner" and t.index >= record.graded_from]
     sentences = [len(x.split()) for text in learner_text for x in split_sentences(text)]
     long_sentences = bool(sentences) and statistics.mean(sentences) > 25
     hard_to_read = bool(m.hardest_to_read) and m.hardest_to_read["ease"] < 50

@@ -90,6 +90,11 @@ that, this, there, he, she, they, your, my, our, the, anyone, anything ...*: "Ca
 confirm your email", not "Will do" or "Have a good day"). "Can/may I (just) say" is
 not a question.
 
+A try-again from a turn of an earlier session (``branched_from``) is measured from that turn
+on: the turns before it are the earlier attempt's, kept as context (what the customer had
+already given, questions already asked, hidden facts already earned, the frustration the
+new part starts from).
+
 Repeated questions (``repeated_questions``): each learner question — and each request
 for information such as "I'll need your account number" or "Please confirm your
 email" — is checked against a small vocabulary of information types: account number,
@@ -588,8 +593,9 @@ def measure(record: SessionRecord) -> Measurements:
     persona = _as_dict(record.persona)
     rubric = _as_dict(record.rubric)
     turns = [t for t in record.turns if t.speaker in ("learner", "customer")]
-    learner = [t for t in turns if t.speaker == "learner"]
-    customer = [t for t in turns if t.speaker == "customer"]
+    graded_from = getattr(record, "graded_from", 0)  # a try-again is measured from the turn it branched at
+    learner = [t for t in turns if t.speaker == "learner" and t.index >= graded_from]
+    customer = [t for t in turns if t.speaker == "customer" and t.index >= graded_from]
     m = Measurements()
 
     # time
@@ -609,7 +615,7 @@ def measure(record: SessionRecord) -> Measurements:
             m.duration_s = None
 
     # outcome and resolution
-    states = [(t, t.state) for t in customer if isinstance(t.state, dict)]
+    states = [(t, t.state) for t in turns if t.speaker == "customer" and isinstance(t.state, dict)]
     m.outcome = record.outcome or next((s.get("outcome") for _t, s in reversed(states) if s.get("outcome")), None)
     if m.outcome == "resolved":
         resolved_at = next((t.index for t, s in states if s.get("outcome") == "resolved"), None)
@@ -639,6 +645,10 @@ def measure(record: SessionRecord) -> Measurements:
             continue
         for sentence in split_sentences(turn.text):
             kind = classify_question(sentence)
+            if turn.index < graded_from:  # the earlier attempt's question: context for what is asked again
+                if kind:
+                    asked_before.append((turn.index, _normalised(sentence), _questionstems(sentence)))
+                continue
             if kind:
                 m.question_log.append({"turn": turn.index, "text": sentence, "kind": kind})
             if not kind and not _REQUEST.search(sentence):
@@ -702,7 +712,7 @@ def measure(record: SessionRecord) -> Measurements:
 
     # frustration and hidden facts
     first_learner = learner[0].index if learner else None
-    opening = next((s for t, s in states if first_learner is None or t.index < first_learner), None)
+    opening = next((s for t, s in reversed(states) if first_learner is None or t.index < first_learner), None)
     start_level = opening.get("frustration") if opening else None
     if not isinstance(start_level, int):
         start_level = _as_dict(persona.get("frustration")).get("start")
@@ -712,7 +722,7 @@ def measure(record: SessionRecord) -> Measurements:
         if (first_learner is not None and t.index > first_learner) and isinstance(s.get("frustration"), int):
             m.frustration_path.append(s["frustration"])
     hidden = _as_list(persona.get("hidden"))
-    seen: set[int] = set()
+    seen: set[int] = {i for t, s in states if t.index < graded_from for i in _as_list(s.get("revealed"))}
     for t, s in states:
         for i in _as_list(s.get("revealed")):
             if isinstance(i, int) and i not in seen:

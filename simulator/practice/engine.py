@@ -31,6 +31,7 @@ and words said with a real ending are kept.
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
 import time
 from concurrent.futures import Executor, Future
@@ -233,12 +234,16 @@ class Conversation:
         self.writer = writer
         self._write: Future[None] | None = None  # the latest write handed to the writer
         self.clock = clock
-        last_state = next((t.state for t in reversed(record.turns) if t.state), None)
+        self._restore_state()
+        self._last_customer_at = clock()
+
+    def _restore_state(self) -> None:
+        """The conversation's state as the record's last turn left it."""
+        last_state = next((t.state for t in reversed(self.record.turns) if t.state), None)
         fields = set(ConversationState.__dataclass_fields__)
         self.state = (ConversationState(**{k: v for k, v in last_state.items() if k in fields}) if last_state
-                      else ConversationState(frustration=persona.frustration.start))
-        self.state.outcome = record.outcome
-        self._last_customer_at = clock()
+                      else ConversationState(frustration=self.persona.frustration.start))
+        self.state.outcome = self.record.outcome
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -269,6 +274,32 @@ class Conversation:
         if record.turns and record.turns[-1].speaker == "learner":
             conversation.pending_text = conversation._retract(record.turns[-1], counted=False)
             conversation._wait_written()
+        return conversation
+
+    @classmethod
+    def branch(cls, original: SessionRecord, at_turn: int, model: ModelClient, *, workspace: Path | None,
+               models: dict[str, str] | None = None, **kwargs: Any) -> "Conversation":
+        """Try again from learner turn ``at_turn`` of ``original``: a new session with the
+        original's persona and rubric snapshots, its turns before ``at_turn`` (same numbers),
+        and the state they left (frustration, facts told, hidden facts earned); the learner
+        writes a new turn ``at_turn``. It records where it branched from."""
+        said = {t.index: t for t in original.turns}
+        if at_turn not in said or said[at_turn].speaker != "learner":
+            raise SessionError(f"turn {at_turn} of {original.session_id} is not one of the learner's messages — "
+                               "pick one of yours to try again from")
+        persona, rubric = original.persona_snapshot(), original.rubric_snapshot()
+        record = SessionRecord(
+            session_id=new_session_id(persona.id), started_at=now_iso(), persona_id=original.persona_id,
+            persona=original.persona, rubric_id=original.rubric_id, rubric=original.rubric,
+            models=models or {"persona": model.model},
+            branched_from={"session_id": original.session_id, "turn": at_turn})
+        journal = Journal.create(record, workspace) if workspace is not None else None
+        conversation = cls(persona, rubric, model, record, journal, **kwargs)
+        for turn in original.turns:
+            if turn.index < at_turn:
+                conversation._add(Turn(**{k: copy.deepcopy(getattr(turn, k)) for k in Turn.__dataclass_fields__}))
+        conversation._restore_state()
+        conversation._wait_written()
         return conversation
 
     pending_text: str | None = None

@@ -80,6 +80,7 @@ class SessionRecord:
     end_reason: str | None = None
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     pending_reason: str | None = None  # why the judged evaluation is waiting, if it is
+    branched_from: dict[str, Any] | None = None  # {"session_id", "turn"}: a try-again from that turn
     folder: Path | None = None
 
     def persona_snapshot(self) -> "Persona":
@@ -124,7 +125,15 @@ class SessionRecord:
             "persona": self.persona, "rubric": self.rubric,
             "turns": [t.to_dict() for t in self.turns], "evaluations": self.evaluations,
             "evaluation_pending": self.evaluation_pending, "pending_reason": self.pending_reason,
-        }
+        } | ({"branched_from": self.branched_from} if self.branched_from else {})
+
+    @property
+    def graded_from(self) -> int:
+        """The first turn this session's grade covers: a try-again from a turn of an earlier
+        session is graded on what the learner wrote from that turn on (the turns before it
+        are the earlier session's, kept as context)."""
+        turn = (self.branched_from or {}).get("turn")
+        return turn if isinstance(turn, int) and turn > 0 else 0
 
 
 def answered_turns(turns: Any) -> int:
@@ -165,7 +174,8 @@ class Journal:
         journal.append({"type": "header", "format": FORMAT, "version": VERSION,
                         "session_id": record.session_id, "started_at": record.started_at,
                         "persona_id": record.persona_id, "persona": record.persona,
-                        "rubric_id": record.rubric_id, "rubric": record.rubric, "models": record.models})
+                        "rubric_id": record.rubric_id, "rubric": record.rubric, "models": record.models}
+                       | ({"branched_from": record.branched_from} if record.branched_from else {}))
         return journal
 
     def append(self, event: dict[str, Any]) -> None:
@@ -228,7 +238,7 @@ def read_journal(folder: Path) -> SessionRecord:
     record = SessionRecord(session_id=head["session_id"], started_at=head["started_at"],
                            persona_id=head["persona_id"], persona=head["persona"],
                            rubric_id=head["rubric_id"], rubric=head["rubric"], models=head.get("models", {}),
-                           folder=Path(folder))
+                           branched_from=head.get("branched_from"), folder=Path(folder))
     for event in events[1:]:
         kind = event.get("type")
         if kind == "turn":
@@ -313,7 +323,7 @@ def read_session(folder: Path) -> SessionRecord:
             models=data.get("models", {}), turns=[_turn(t) for t in data.get("turns", [])],
             ended_at=data.get("ended_at"), outcome=data.get("outcome"), end_reason=data.get("end_reason"),
             evaluations=list(data.get("evaluations", [])), pending_reason=data.get("pending_reason"),
-            folder=folder)
+            branched_from=data.get("branched_from"), folder=folder)
     except (KeyError, TypeError) as exc:
         raise SessionError(f"{path}:1:1: missing {exc} — the file is damaged") from None
 
