@@ -82,7 +82,7 @@ def test_headless_session_end_to_end_with_grading(workspace, tmp_path):
     assert all(t["text"].strip() for t in record["turns"])
     assert record["outcome"] in ("ended_by_learner", "resolved", "gave_up", "turn_limit")
     assert record["models"]["persona"] == BUILTIN_MODEL
-    folders = list((workspace / "sessions").iterdir())
+    folders = [p for p in (workspace / "sessions").iterdir() if p.is_dir()]
     assert len(folders) == 1 and (folders[0] / "journal.jsonl").is_file() and (folders[0] / "session.json").is_file()
     # the built-in model is too small to judge (issue 10): the grade comes from evidence, no judge call
     evaluation = record["evaluation"]

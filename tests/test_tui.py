@@ -621,7 +621,7 @@ async def test_damaged_sessions_are_listed_and_a_malformed_evaluation_does_not_s
     async with app.run_test(size=SIZE) as pilot:
         await end_after(pilot, "Let me look into it.")
         await settle(pilot)
-    folder = next((workspace / "sessions").iterdir())
+    folder = next(p for p in (workspace / "sessions").iterdir() if p.is_dir())
     with (folder / "journal.jsonl").open("a") as handle:  # an evaluation someone edited by hand
         handle.write(json.dumps({"type": "evaluation", "evaluation": {"overall": "not a score"}}) + "\n")
     newer = workspace / "sessions" / "20990101-000000-from-the-future-0001"
@@ -792,3 +792,47 @@ async def test_progress_screen_suggests_a_persona_for_the_weakest_criterion(work
         await pilot.press("1")
         await settle(pilot)
         assert isinstance(app.screen, BriefScreen)
+
+
+async def test_replay_steps_through_and_tries_again_from_a_turn(workspace):
+    """Issue 11: replay a session turn by turn with the feedback and the frustration as it
+    was; t on a learner turn starts a new session from there, with the same state; its
+    feedback compares both attempts."""
+    from simulator.tui.replay import ReplayScreen
+
+    model = ScriptedModel(replies=["Go on then.", "Whatever.", "That's better."], completions=scripted_judge)
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_chat(pilot)
+        await say(pilot, "I'm sorry about the surprise, Dana.")
+        await say(pilot, "Calm down, policy is policy.")
+        await pilot.press("ctrl+e", "enter")
+        await settle(pilot)
+        original = journal(workspace)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(app.screen, ReplayScreen) and "Turn 0 of 4" in screen_text(app.screen)
+        await pilot.press("right")
+        text = screen_text(app.screen)
+        assert "Turn 1 of 4 · you" in text and "sorry about the surprise" in text  # evidence quoting turn 1
+        assert "Better: “I can see why that shocked you, Dana.”" in text
+        await pilot.press("right", "right")  # turn 3: the brush-off
+        text = screen_text(app.screen)
+        assert "brushed the customer off" in text
+        level = next(t.state["frustration"] for t in original.turns if t.index == 2)
+        assert f"{level}/10" in text  # the meter as it was before turn 3
+        await pilot.press("t")
+        await settle(pilot)
+        assert isinstance(app.screen, ChatScreen)
+        assert [k for k, _ in bubbles(app.screen)] == ["customer", "learner", "customer"]
+        await say(pilot, "I can see why that bill was a shock. Here's what I can do: a credit today.")
+        await pilot.press("ctrl+e", "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, EndScreen)
+        await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+        text = screen_text(app.screen)
+        assert "tried again from turn 3" in text and "Calm down, policy is policy." in text
+    folders = list_session_folders(workspace)
+    branched = read_journal(folders[0])
+    assert branched.branched_from == {"session_id": original.session_id, "turn": 3}
+    assert [t.index for t in branched.turns][:4] == [0, 1, 2, 3]

@@ -226,25 +226,34 @@ class RoleplayApp(App[int]):
     # -- sessions ----------------------------------------------------------------------
     def start_conversation(self, persona: "Persona") -> "Conversation | None":
         """Open a session on ``persona``; on failure explain why and return None."""
+        if self.library is None:
+            return None
+        library = self.library
+        return self._open_conversation(
+            lambda Conversation, model, **kw: Conversation.start(persona, library.rubric_for(persona), model, **kw))
+
+    def branch_conversation(self, record: "SessionRecord", turn: int) -> "Conversation | None":
+        """Try again from learner turn ``turn`` of a saved session; on failure say why, None."""
+        return self._open_conversation(
+            lambda Conversation, model, **kw: Conversation.branch(record, turn, model, **kw), title="Cannot try again")
+
+    def _open_conversation(self, open_with: Callable[..., "Conversation"], *,
+                           title: str = "Cannot start") -> "Conversation | None":
+        """A new conversation on the persona model, journaled on the app's writer thread."""
         from ..core.errors import RoleplayError
 
         if self.settings is None:
             self.notify(self.settings_error or "settings are still loading — try again in a moment",
-                        title="Cannot start", severity="error", timeout=12)
-            return None
-        if self.library is None:
+                        title=title, severity="error", timeout=12)
             return None
         try:
             from ..practice.engine import Conversation
 
-            rubric = self.library.rubric_for(persona)
             model = self.model_factory(self.settings.persona)
-            conversation = Conversation.start(
-                persona, rubric, model, workspace=self.workspace,
-                models={"persona": model.model, "evaluator": self.settings.evaluator.model}, clock=self.clock,
-                writer=self.disk)
+            conversation = open_with(Conversation, model, workspace=self.workspace, clock=self.clock, writer=self.disk,
+                                     models={"persona": model.model, "evaluator": self.settings.evaluator.model})
         except RoleplayError as exc:
-            self.notify(str(exc), title="Cannot start", severity="error", timeout=12)
+            self.notify(str(exc), title=title, severity="error", timeout=12)
             return None
         self.library_stale = True
         return conversation

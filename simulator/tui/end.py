@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Footer, Static
@@ -27,8 +28,9 @@ class EndScreen(AppScreen):
     CSS_PATH = STYLES / "end.tcss"
     BINDINGS = [
         Binding("enter,escape", "library", "Library", id="end.library"),
-        Binding("p", "practise_again", "Practise again", id="end.again"),
-        Binding("g", "grade", "Grade again", id="end.grade"),
+        Binding("p", "practise_again", "Again", id="end.again"),
+        Binding("g", "grade", "Regrade", id="end.grade"),
+        Binding("r", "replay", "Replay", id="end.replay"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="end.next_tab"),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", id="end.previous_tab", show=False),
         Binding("h", "app.open_history", "History", id="end.history"),
@@ -38,7 +40,8 @@ class EndScreen(AppScreen):
         ("practice: again with this persona", "practise_again", "Read the same brief and start again"),
         ("library: open", "library", "Back to the persona library"),
         ("feedback: grade again", "grade", "Grade this session again (adds a new evaluation)"),
-        ("feedback: next tab", "tab(1)", "Result, Measured, Better replies, Transcript"),
+        ("feedback: next tab", "tab(1)", "Result, Measured, Advice, Compare, Transcript"),
+        ("replay: step through this session", "replay", "Turn by turn, with the feedback; t tries again from a turn"),
     ]
 
     def __init__(self, record: "SessionRecord", *, elapsed_s: float | None = None) -> None:
@@ -74,6 +77,8 @@ class EndScreen(AppScreen):
     def on_mount(self) -> None:
         from ..grading.metrics import measure
 
+        self.earlier: "SessionRecord | None" = None
+        self._load_earlier()
         self.feedback.show_measured(measure(self.record).to_dict())
         if self.record.evaluations and self.record.latest_overall() is None:  # edited or damaged on disk
             self.query_one("#feedback-tabs Tabs").focus()
@@ -95,11 +100,11 @@ class EndScreen(AppScreen):
         return self.record.folder.name if self.record.folder else self.record.session_id
 
     def action_tab(self, step: int) -> None:
-        """Cycle the feedback tabs: Result, Measured, Better replies, Transcript."""
+        """Cycle the feedback tabs: Result, Measured, Advice, Compare, Transcript."""
         from textual.widgets import TabbedContent
 
         tabs = self.query_one("#feedback-tabs", TabbedContent)
-        order = ["tab-result", "tab-measured", "tab-better", "tab-transcript"]
+        order = ["tab-result", "tab-measured", "tab-better", "tab-compare", "tab-transcript"]
         tabs.active = order[(order.index(tabs.active) + step) % len(order)]
 
     def action_grade(self) -> None:
@@ -108,12 +113,33 @@ class EndScreen(AppScreen):
             return
         self.rp.grade(self.record, self.grading_key)
 
+    @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
+    def _load_earlier(self) -> None:
+        from ..review.replay import previous_attempt
+
+        earlier = previous_attempt(self.record, self.rp.workspace)
+        if earlier is not None:
+            self.app.call_from_thread(self._compare, earlier)
+
+    def _compare(self, earlier: "SessionRecord | None" = None) -> None:
+        from ..review.replay import compare_lines
+
+        self.earlier = earlier or self.earlier
+        if self.earlier is not None:
+            self.feedback.show_comparison(compare_lines(self.record, self.earlier))
+
+    def action_replay(self) -> None:
+        from .replay import ReplayScreen
+
+        self.app.push_screen(ReplayScreen(self.record))
+
     def grading_update(self, status: str, evaluation: dict[str, Any] | None = None) -> None:
         """Called by the app as the grading of this screen's session goes on."""
         if evaluation is None:
             self.feedback.show_status(status)
             return
         self.feedback.show_evaluation(evaluation)
+        self._compare()
         # the table was hidden until now: focus it once it has been laid out
         self.call_after_refresh(self.query_one("#criteria", DataTable).focus)
 

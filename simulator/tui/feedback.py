@@ -4,7 +4,8 @@ Tabs: the result with a row per criterion (score bar; the highlighted row's reas
 evidence and improvement below it; Enter or j jumps to the evidence's turn in the
 transcript), the measured figures, advice on the weakest turns (what went wrong, the
 criterion it hurt, what to do instead, and a better reply where a capable judge wrote one
-that passed the coach's check), and the transcript itself.
+that passed the coach's check), this attempt against the earlier one (a try-again, or the
+last session on the same persona), and the transcript itself.
 """
 
 from __future__ import annotations
@@ -83,6 +84,9 @@ class FeedbackView(Vertical):
                 with VerticalScroll():
                     yield Static("Advice on your weakest turns appears once the session is graded.", id="better",
                                  markup=False)
+            with TabPane("Compare", id="tab-compare"):
+                with VerticalScroll():
+                    yield Static("No earlier attempt on this persona to compare with.", id="compare", markup=False)
             with TabPane("Transcript", id="tab-transcript"):
                 with VerticalScroll(id="feedback-transcript", classes="transcript", can_focus=True):
                     for turn in self.record.turns:
@@ -100,6 +104,9 @@ class FeedbackView(Vertical):
     # -- filling in ----------------------------------------------------------------------
     def show_measured(self, measured: dict[str, Any]) -> None:
         self.query_one("#measured", Static).update(measured_text(measured))
+
+    def show_comparison(self, lines: list[str]) -> None:
+        self.query_one("#compare", Static).update("\n".join(lines))
 
     def show_status(self, text: str) -> None:
         self.query_one("#result", Static).update(text)
