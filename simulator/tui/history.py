@@ -161,7 +161,7 @@ class HistoryScreen(AppScreen):
             detail.update(f"Cannot be read: {row.reason}")
             return
         folder = self.rp.workspace / "sessions" / row.folder
-        detail.update(f"{row.persona_name} — {row.persona_title}\n{outcome_label(row.outcome)} · {row.reason} · "
+        detail.update(f"{row.persona_name} — {row.persona_title}\n{outcome_label(row.outcome)} · {row.reason}\n"
                       f"saved in {display_folder(folder, self.rp.workspace)}")
 
     @on(DataTable.RowHighlighted, "#sessions")

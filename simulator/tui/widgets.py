@@ -160,9 +160,9 @@ class PersonaTable(DataTable):
 
 
 class SessionTable(DataTable):
-    """The history table; Enter (shown in the footer) opens the highlighted transcript."""
+    """The history table; Enter (shown in the footer) opens the highlighted session."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "Transcript", id="history.open")]
+    BINDINGS = [Binding("enter", "select_cursor", "Open", id="history.open")]
 
 
 class AppScreen(Screen):
