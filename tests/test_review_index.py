@@ -112,3 +112,21 @@ async def test_progress_over_sessions_names_the_weakest_criterion(workspace):
     assert sparkline([1, 3, 5], 1, 5) == "▁▅█"
     out = sp.run([sys.executable, "-m", "simulator", "progress", "--json"], capture_output=True, text=True)
     assert out.returncode == 0 and json.loads(out.stdout)["graded"] == 4
+
+
+async def test_a_second_attempt_is_compared_with_the_last_one_on_the_same_persona(workspace):
+    """Issue 11, "try again": the same persona from the start, the two attempts' scores
+    compared per criterion."""
+    from simulator.review.replay import compare_lines, previous_attempt
+
+    poor = saved_session(workspace, lines=["Calm down, policy is policy."], stamp="0900")
+    saved_session(workspace, "rude-missing-parcel", ["Calm down."], outcome="gave_up", stamp="0930")
+    good = saved_session(workspace, lines=GOOD, stamp="1000")
+    for record in (poor, good):
+        await evaluate(record, record.rubric_snapshot(), ScriptedModel(capabilities=SMALL))
+    earlier = previous_attempt(good, workspace)
+    assert earlier is not None and earlier.session_id == poor.session_id  # not the other persona's
+    lines = compare_lines(good, earlier)
+    assert "tried again" not in lines[0] and any(line.strip().startswith("Empathy") and "↑" in line
+                                                 for line in lines)
+    assert previous_attempt(poor, workspace) is None
