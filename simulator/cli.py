@@ -32,6 +32,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     missing = [p for p in paths if not p.exists()]
     for path in missing:
         print(f"{display_path(path)}:1:1: no such file or folder — check the path", file=sys.stderr)
+    if args.watch:
+        return _watch(paths, workspace)
     problems, checked = validate_paths([p for p in paths if p.exists()], workspace)
     for problem in problems:
         print(problem)
@@ -41,6 +43,48 @@ def cmd_validate(args: argparse.Namespace) -> int:
               f"in {bad_files} of {checked + len(missing)} files", file=sys.stderr)
         return 1
     print(f"all {checked} files are valid", file=sys.stderr)
+    return 0
+
+
+def _watch(paths: list[Path], workspace: Path) -> int:
+    from datetime import datetime
+
+    from .content.library import validate_paths
+    from .content.watch import watch
+    from .core.errors import display_path
+
+    def check() -> list[str]:
+        return [str(p) for p in validate_paths([p for p in paths if p.exists()], workspace)[0]]
+
+    print(f"watching {', '.join(display_path(p) for p in paths)} — ctrl+c to stop", file=sys.stderr, flush=True)
+    try:
+        for number, (fixed, new, still, changed) in enumerate(watch(paths, check)):
+            stamp = datetime.now().strftime("%H:%M:%S")
+            if number:  # a save: what it changed
+                names = ", ".join(display_path(p) for p in changed[:3]) + (" …" if len(changed) > 3 else "")
+                print(f"[{stamp}] {names} saved: {len(fixed)} fixed, {len(new)} new, {len(still)} still to fix",
+                      flush=True)
+            elif new:
+                print(f"[{stamp}] {len(new)} problem{'s' if len(new) != 1 else ''}", flush=True)
+            for label, problems in (("fixed", fixed), ("new", new), ("still", still)):
+                for problem in problems:
+                    print(f"  {label:<6} {problem}", flush=True)
+            if not (new or still):
+                print(f"[{stamp}] all files are valid", flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_new(args: argparse.Namespace) -> int:
+    from .content.templates import new_file
+    from .core.errors import display_path
+
+    path = new_file(_workspace(args), args.kind, args.id)
+    print(display_path(path))
+    print(f"written: every key is explained in its comments. Edit it (an editor with YAML support completes "
+          f"keys from schema/{args.kind}.schema.json), then check it: roleplay validate --watch "
+          f"{display_path(path)}", file=sys.stderr)
     return 0
 
 
@@ -231,7 +275,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check persona and rubric files; print path:line:col errors")
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the workspace's)")
+    p.add_argument("--watch", action="store_true", help="validate again on every save and say what changed")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("new", help="write a commented starting file for a new persona or rubric")
+    p.add_argument("kind", choices=["persona", "rubric"])
+    p.add_argument("id", help="the new file's id: lowercase words joined by '-', e.g. charged-twice")
+    p.set_defaults(func=cmd_new)
 
     p = sub.add_parser("personas", help="list the personas of the workspace")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -12,7 +12,7 @@ import difflib
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema
 
 from ..core.errors import FileFormatError, Problem
 from ..core.yamlfile import Document, Loc, read_yaml
@@ -51,7 +51,11 @@ def _jargon_entries(value: Any) -> Any:
             else item for item in value]
 
 
-JargonList = Annotated[list[str], BeforeValidator(_jargon_entries)]
+JargonList = Annotated[list[str], BeforeValidator(_jargon_entries), WithJsonSchema({
+    "type": "array", "items": {"anyOf": [
+        {"type": "string"},
+        {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": {"type": "string"},
+         "description": "a word and plain words for it: MFA: the code on your phone"}]}})]
 
 
 def dotted(loc: Loc) -> str:

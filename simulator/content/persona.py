@@ -59,7 +59,8 @@ class Persona(FileModel):
 
     version: Literal[1] = Field(1, description="file format version; this roleplay reads 1")
     name: Text = Field(description="the customer's name, e.g. Dana Whitaker")
-    title: Text = Field(description="one line for the picker, e.g. 'Overcharged after nine loyal years'")
+    title: Text = Field(description="one line for the picker, e.g. 'Overcharged after nine loyal years'",
+                        json_schema_extra={"maxLength": 80, "pattern": "^[^\\n]*$"})
     difficulty: Difficulty = Field(description="easy, medium or hard")
     skills: TextList = Field(min_length=1, description="criterion ids of the rubric this persona trains")
     tags: TextList = Field(default_factory=list, description="free labels, e.g. [billing, retention]")

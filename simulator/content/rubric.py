@@ -21,7 +21,8 @@ Text = Annotated[str, StringConstraints(min_length=1)]
 class Criterion(FileModel):
     """One soft skill and what each score of the scale looks like."""
 
-    id: Text = Field(description="unique kebab-case id that personas list under skills, e.g. active-listening")
+    id: Text = Field(description="unique kebab-case id that personas list under skills, e.g. active-listening",
+                     json_schema_extra={"pattern": KEBAB.pattern})
     name: Text = Field(description="the skill's display name")
     weight: float = Field(1.0, gt=0, le=100, description="relative weight in the overall score, default 1")
     question: Text = Field(description="the question the grader answers, e.g. 'Did the agent ...?'")
