@@ -88,6 +88,12 @@ def cmd_new(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_dry_run(args: argparse.Namespace) -> int:
+    from .trainer import dryrun
+
+    return dryrun.run_cli(args, _workspace(args))
+
+
 def cmd_personas(args: argparse.Namespace) -> int:
     from .content.library import load_library
 
@@ -277,6 +283,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders (default: the workspace's)")
     p.add_argument("--watch", action="store_true", help="validate again on every save and say what changed")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("dry-run", help="play a persona against simulated good and poor learners and flag what "
+                                       "a trainer should fix")
+    p.add_argument("--persona", required=True, metavar="ID")
+    p.add_argument("--learner", default="both", metavar="good|poor|both|SCRIPT",
+                   help="which learner (default both); a path plays that script, one message per paragraph")
+    p.add_argument("--runs", type=int, default=1, metavar="N", help="runs per learner (default 1)")
+    p.add_argument("--parallel", type=int, default=2, metavar="N", help="runs at a time (default 2)")
+    p.add_argument("--learner-model", metavar="M", help="a model that plays the learner instead of the scripts")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_dry_run)
 
     p = sub.add_parser("new", help="write a commented starting file for a new persona or rubric")
     p.add_argument("kind", choices=["persona", "rubric"])

@@ -1,0 +1,1 @@
+"""Trainers' tools: dry runs of a persona against simulated learners, cohort grading and reports."""
