@@ -127,6 +127,11 @@ def _settings(args: argparse.Namespace, workspace: Path | None = None):
 
 
 def cmd_config(args: argparse.Namespace) -> int:
+    if args.learner is not None:
+        from .models.config import save_learner
+
+        path = save_learner(args.learner)
+        print(f"learner: {args.learner.strip() or '(none)'} — saved in {path}", file=sys.stderr)
     settings = _settings(args)
     files = ", ".join(str(f) for f in settings.files) or "none"
     print(f"config files: {files}")
@@ -137,6 +142,7 @@ def cmd_config(args: argparse.Namespace) -> int:
             value = getattr(s, key)
             print(f"  {key:<12} {value if value is not None else '-':<32} ({s.sources.get(key, 'default')})")
         print(f"  {'api key':<12} {s.masked_key()}")
+    print(f"learner: {settings.learner or '(not set: `roleplay config --learner NAME`)'}")
     return 0
 
 
@@ -230,7 +236,21 @@ def cmd_progress(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .grading import run as grading
 
+    sessions = args.session or []
+    if len(sessions) > 1 or args.all or (sessions and Path(sessions[0]).is_dir()
+                                         and not any((Path(sessions[0]) / f).is_file()
+                                                     for f in ("journal.jsonl", "session.json"))):
+        from .trainer import cohort
+
+        return cohort.run_evaluate(args, _workspace(args))
+    args.session = sessions[0] if sessions else None
     return grading.run_cli(args, _workspace(args))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .trainer import cohort
+
+    return cohort.run_report(args)
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -304,7 +324,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_personas)
 
+    p = sub.add_parser("report", help="a cohort report: per learner and per persona, sessions, pass rate, mean "
+                                      "score per criterion, weakest criteria, first → latest")
+    p.add_argument("paths", nargs="+", metavar="DIR", help="folders of sessions, or workspaces")
+    p.add_argument("--format", choices=["md", "csv", "html"], default="md")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the terminal")
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("config", help="print the effective model settings and where each came from")
+    p.add_argument("--learner", metavar="NAME", help="keep your name or learner id in the user config (saved with "
+                                                      "each session for your trainer's reports)")
     p.set_defaults(func=cmd_config)
 
     p = sub.add_parser("models", help="list models; check, add or pull one",
@@ -319,11 +348,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--persona", required=True, metavar="ID", help="persona id (`roleplay personas`)")
     p.add_argument("--script", required=True, metavar="FILE",
                    help="learner messages, one paragraph each (blank-line separated); - for stdin")
+    p.add_argument("--learner", metavar="NAME", help="the learner's name or id for this session (default: the "
+                                                      "config's)")
     p.add_argument("--json", action="store_true", help="print the session record as JSON")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("evaluate", help="grade (or re-grade) a session; --pending grades every waiting one")
-    p.add_argument("session", nargs="?", help="session id (or a unique prefix, a folder, or 'last')")
+    p.add_argument("session", nargs="*", help="session id (or a unique prefix, a folder, or 'last'); or folders of "
+                                              "sessions to grade many at once")
+    p.add_argument("--all", action="store_true", help="with folders: grade every ended session again, not only "
+                                                      "those waiting")
     p.add_argument("--pending", action="store_true", help="grade every ended session waiting for grading")
     p.add_argument("--rubric", metavar="ID", help="grade against this rubric instead of the session's own")
     p.add_argument("--json", action="store_true", help="print the evaluation as JSON")

@@ -27,6 +27,7 @@ def isolated_folders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("ROLEPLAY_WORKSPACE", str(workspace))
     for var in ("ROLEPLAY_MODEL", "ROLEPLAY_EVALUATOR_MODEL", "NO_COLOR"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ROLEPLAY_LEARNER", "")  # as if asked and skipped: tests of the question unset it
     return workspace
 
 

@@ -85,3 +85,21 @@ def test_broken_config_is_one_line_error(workspace):
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
     assert out.stderr.strip().count("\n") == 0 and "roleplay.yaml:2:3" in out.stderr
+
+
+def test_the_learner_is_kept_in_the_user_config_with_the_rest(workspace, monkeypatch):
+    import subprocess
+    import sys
+
+    from simulator.core import locations
+    from simulator.models.config import load_settings
+
+    monkeypatch.delenv("ROLEPLAY_LEARNER")
+    path = locations.user_config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("version: 1\nevaluator:\n  model: openai/gpt-4o-mini\n")
+    out = subprocess.run([sys.executable, "-m", "simulator", "config", "--learner", "L-0142"], capture_output=True,
+                         text=True)
+    assert out.returncode == 0 and "learner: L-0142" in out.stdout
+    settings = load_settings(workspace)
+    assert settings.learner == "L-0142" and settings.evaluator.model == "openai/gpt-4o-mini"

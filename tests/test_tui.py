@@ -836,3 +836,28 @@ async def test_replay_steps_through_and_tries_again_from_a_turn(workspace):
     branched = read_journal(folders[0])
     assert branched.branched_from == {"session_id": original.session_id, "turn": 3}
     assert [t.index for t in branched.turns][:4] == [0, 1, 2, 3]
+
+
+async def test_the_learner_is_asked_once_and_sessions_carry_the_name(workspace, monkeypatch):
+    """Issue 12: the learner's name or id is asked once, kept in the user config, and saved
+    with each session for a trainer's cohort report."""
+    from simulator.models.config import load_settings
+    from simulator.tui.learner import LearnerModal
+
+    monkeypatch.delenv("ROLEPLAY_LEARNER")
+    app = make_app(workspace, ScriptedModel(replies=["Go on then."]))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, LearnerModal)
+        await pilot.press(*"Sam Carter", "enter")
+        await settle(pilot)
+        await open_chat(pilot)
+        await say(pilot, "Hello Dana.")
+        await pilot.press("ctrl+e", "enter")
+        await settle(pilot)
+    assert load_settings(workspace).learner == "Sam Carter"
+    assert journal(workspace).learner == "Sam Carter"
+    again = make_app(workspace)
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert not isinstance(again.screen, LearnerModal)  # asked once

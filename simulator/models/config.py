@@ -76,6 +76,9 @@ class ConfigFile(FileModel):
     version: Literal[1] = Field(1, description="file format version; this roleplay reads 1")
     persona: RoleConfig = Field(default_factory=RoleConfig, description="the model that plays the customer")
     evaluator: RoleConfig = Field(default_factory=RoleConfig, description="the model that grades sessions")
+    learner: str | None = Field(None, max_length=80, description=(
+        "your name or learner id, saved with each session for your trainer's reports; an empty text means you "
+        "chose not to give one (set it with `roleplay config --learner NAME`)"))
 
 
 @dataclass(frozen=True)
@@ -150,6 +153,7 @@ class Settings:
     persona: RoleSettings
     evaluator: RoleSettings
     files: list[Path] = field(default_factory=list)
+    learner: str | None = None  # None: never asked; "": declined (ROLEPLAY_LEARNER, then the config files)
 
     def role(self, name: str) -> RoleSettings:
         return self.persona if name == "persona" else self.evaluator
@@ -193,4 +197,25 @@ def load_settings(workspace: Path | None = None, *, model: str | None = None,
             settings.model = flags[role]
             settings.sources["model"] = "--model" if role == "persona" else "--evaluator-model"
         roles[role] = settings
-    return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files)
+    learner = next((c.learner for _, c, _ in reversed(parsed) if c.learner is not None), None)
+    if (env := os.environ.get("ROLEPLAY_LEARNER")) is not None:
+        learner = env.strip()
+    return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files, learner=learner)
+
+
+def save_learner(name: str) -> Path:
+    """Keep the learner's name or id in the user config file (other settings kept)."""
+    import yaml
+
+    from ..core.storage import atomic_write_text
+
+    path = locations.user_config_file()
+    data: dict = {}
+    if path.is_file():
+        config, _ = load_model(path, ConfigFile, what="config file")  # refuses a broken file, with its place
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data.setdefault("version", 1)
+    data["learner"] = " ".join(name.split())[:80]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    return path

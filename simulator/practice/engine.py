@@ -248,12 +248,12 @@ class Conversation:
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
     def start(cls, persona: Persona, rubric: Rubric, model: ModelClient, *, workspace: Path | None,
-              models: dict[str, str] | None = None, **kwargs: Any) -> "Conversation":
+              models: dict[str, str] | None = None, learner: str | None = None, **kwargs: Any) -> "Conversation":
         """Open a session: journal header, then the customer's opening line as turn 0."""
         record = SessionRecord(
             session_id=new_session_id(persona.id), started_at=now_iso(), persona_id=persona.id,
             persona=persona.model_dump(mode="json"), rubric_id=rubric.id, rubric=rubric.model_dump(mode="json"),
-            models=models or {"persona": model.model})
+            models=models or {"persona": model.model}, learner=learner or None)
         journal = Journal.create(record, workspace) if workspace is not None else None
         conversation = cls(persona, rubric, model, record, journal, **kwargs)
         conversation._add(Turn(index=0, speaker="customer", text=persona.opening,
@@ -278,7 +278,7 @@ class Conversation:
 
     @classmethod
     def branch(cls, original: SessionRecord, at_turn: int, model: ModelClient, *, workspace: Path | None,
-               models: dict[str, str] | None = None, **kwargs: Any) -> "Conversation":
+               models: dict[str, str] | None = None, learner: str | None = None, **kwargs: Any) -> "Conversation":
         """Try again from learner turn ``at_turn`` of ``original``: a new session with the
         original's persona and rubric snapshots, its turns before ``at_turn`` (same numbers),
         and the state they left (frustration, facts told, hidden facts earned); the learner
@@ -291,7 +291,7 @@ class Conversation:
         record = SessionRecord(
             session_id=new_session_id(persona.id), started_at=now_iso(), persona_id=original.persona_id,
             persona=original.persona, rubric_id=original.rubric_id, rubric=original.rubric,
-            models=models or {"persona": model.model},
+            models=models or {"persona": model.model}, learner=learner or original.learner,
             branched_from={"session_id": original.session_id, "turn": at_turn})
         journal = Journal.create(record, workspace) if workspace is not None else None
         conversation = cls(persona, rubric, model, record, journal, **kwargs)

@@ -71,7 +71,8 @@ def run(args: argparse.Namespace, workspace: Path) -> "Played | int":
     model = Gateway(settings.persona)
     conversation = Conversation.start(persona, rubric, model, workspace=workspace,
                                       models={"persona": settings.persona.model,
-                                              "evaluator": settings.evaluator.model})
+                                              "evaluator": settings.evaluator.model},
+                                      learner=getattr(args, "learner", None) or settings.learner)
     quiet = args.json
 
     def echo(text: str) -> None:

@@ -81,6 +81,7 @@ class SessionRecord:
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     pending_reason: str | None = None  # why the judged evaluation is waiting, if it is
     branched_from: dict[str, Any] | None = None  # {"session_id", "turn"}: a try-again from that turn
+    learner: str | None = None  # the learner's name or id, for a trainer's cohort reports
     folder: Path | None = None
 
     def persona_snapshot(self) -> "Persona":
@@ -125,7 +126,8 @@ class SessionRecord:
             "persona": self.persona, "rubric": self.rubric,
             "turns": [t.to_dict() for t in self.turns], "evaluations": self.evaluations,
             "evaluation_pending": self.evaluation_pending, "pending_reason": self.pending_reason,
-        } | ({"branched_from": self.branched_from} if self.branched_from else {})
+        } | ({"branched_from": self.branched_from} if self.branched_from else {}) \
+            | ({"learner": self.learner} if self.learner else {})
 
     @property
     def graded_from(self) -> int:
@@ -175,7 +177,8 @@ class Journal:
                         "session_id": record.session_id, "started_at": record.started_at,
                         "persona_id": record.persona_id, "persona": record.persona,
                         "rubric_id": record.rubric_id, "rubric": record.rubric, "models": record.models}
-                       | ({"branched_from": record.branched_from} if record.branched_from else {}))
+                       | ({"branched_from": record.branched_from} if record.branched_from else {})
+                       | ({"learner": record.learner} if record.learner else {}))
         return journal
 
     def append(self, event: dict[str, Any]) -> None:
@@ -238,7 +241,8 @@ def read_journal(folder: Path) -> SessionRecord:
     record = SessionRecord(session_id=head["session_id"], started_at=head["started_at"],
                            persona_id=head["persona_id"], persona=head["persona"],
                            rubric_id=head["rubric_id"], rubric=head["rubric"], models=head.get("models", {}),
-                           branched_from=head.get("branched_from"), folder=Path(folder))
+                           branched_from=head.get("branched_from"), learner=head.get("learner"),
+                           folder=Path(folder))
     for event in events[1:]:
         kind = event.get("type")
         if kind == "turn":
@@ -323,7 +327,7 @@ def read_session(folder: Path) -> SessionRecord:
             models=data.get("models", {}), turns=[_turn(t) for t in data.get("turns", [])],
             ended_at=data.get("ended_at"), outcome=data.get("outcome"), end_reason=data.get("end_reason"),
             evaluations=list(data.get("evaluations", [])), pending_reason=data.get("pending_reason"),
-            branched_from=data.get("branched_from"), folder=folder)
+            branched_from=data.get("branched_from"), learner=data.get("learner"), folder=folder)
     except (KeyError, TypeError) as exc:
         raise SessionError(f"{path}:1:1: missing {exc} — the file is damaged") from None
 

@@ -27,7 +27,7 @@ from ..core.storage import atomic_write_text
 from ..practice.sessions import JOURNAL, RECORD, SessionRecord, answered_turns, read_session, sessions_dir
 
 INDEX = ".index.json"
-INDEX_VERSION = 2
+INDEX_VERSION = 3
 STATUSES = ("open", "pending", "failed", "evidence", "graded", "unreadable")
 FIGURES = ("apologies", "open_share", "median_response_time_s", "jargon", "reading_ease")
 
@@ -57,6 +57,7 @@ class SessionSummary:
     criterion_names: dict[str, str] = field(default_factory=dict)
     figures: dict[str, float | None] = field(default_factory=dict)  # FIGURES, from the measured part
     branched_from: dict[str, Any] | None = None
+    learner: str | None = None
     stamp: list[int] = field(default_factory=list)  # sizes and mtimes of the files read
 
     @property
@@ -125,7 +126,7 @@ def summarise(record: SessionRecord, folder: str, stamp: list[int]) -> SessionSu
         method=(latest or {}).get("method") if overall else None, criteria=criteria,
         criterion_names={c["id"]: c.get("name", c["id"]) for c in (latest or {}).get("criteria", [])
                          if isinstance(c, dict) and "id" in c} if overall is not None else {},
-        figures=_figures(measured), branched_from=getattr(record, "branched_from", None), stamp=stamp)
+        figures=_figures(measured), branched_from=record.branched_from, learner=record.learner, stamp=stamp)
 
 
 def _read_row(path: str, name: str, stamp: list[int]) -> SessionSummary:
@@ -158,7 +159,12 @@ def _load(path: Path) -> dict[str, SessionSummary]:
 def session_index(workspace: Path, *, save: bool = True) -> list[SessionSummary]:
     """Every session folder's summary, newest first, reading only what changed since the
     index was last written (and writing it back when anything did)."""
-    folder = sessions_dir(workspace)
+    return folder_index(sessions_dir(workspace), save=save)
+
+
+def folder_index(folder: Path, *, save: bool = True) -> list[SessionSummary]:
+    """:func:`session_index` of any folder of session folders (a trainer's collection)."""
+    folder = Path(folder)
     if not folder.is_dir():
         return []
     cached = _load(folder / INDEX)

@@ -111,6 +111,7 @@ class RoleplayApp(App[int]):
         self.settings_error: str | None = None
         self.library: "Library | None" = None
         self.warm_up_started = False
+        self.learner_asked = False
         self.library_stale = False  # a session was saved since the library screen last loaded
         self.grading: dict[str, str] = {}  # session folder name -> latest status, while it is graded
         # sessions' disk writes (fsynced journal lines, session.json) run here, off the UI loop, in order
@@ -128,9 +129,28 @@ class RoleplayApp(App[int]):
         if data.settings_error:
             self.notify(f"{data.settings_error}\nFix the config file, then press r to reload.",
                         title="Config file", severity="error", timeout=15)
+        if data.settings is not None and data.settings.learner is None and not self.learner_asked:
+            from .learner import LearnerModal
+
+            self.learner_asked = True  # once: a skip is saved too
+            self.push_screen(LearnerModal(), self._learner_given)
         if data.settings is not None and not self.injected_model and not self.warm_up_started:
             self.warm_up_started = True
             self.warm_up(data.settings.persona)
+
+    def _learner_given(self, name: str | None) -> None:
+        from ..core.errors import RoleplayError
+        from ..models.config import save_learner
+
+        name = name or ""
+        try:
+            save_learner(name)
+        except (RoleplayError, OSError) as exc:
+            self.notify(f"could not keep your name: {exc}", severity="warning", timeout=10)
+        if self.settings is not None:
+            self.settings.learner = name
+        if name:
+            self.notify(f"Sessions are saved as {name}'s.", timeout=5)
 
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self, settings: "RoleSettings") -> None:
@@ -251,7 +271,8 @@ class RoleplayApp(App[int]):
 
             model = self.model_factory(self.settings.persona)
             conversation = open_with(Conversation, model, workspace=self.workspace, clock=self.clock, writer=self.disk,
-                                     models={"persona": model.model, "evaluator": self.settings.evaluator.model})
+                                     models={"persona": model.model, "evaluator": self.settings.evaluator.model},
+                                     learner=self.settings.learner)
         except RoleplayError as exc:
             self.notify(str(exc), title=title, severity="error", timeout=12)
             return None
