@@ -88,3 +88,70 @@ def test_cohort_report_per_learner_and_persona(workspace, tmp_path):
     html = page.read_text()
     assert html.startswith("<!doctype html>") and html.count("<svg") == 2 and "http" not in html.replace(
         "http://www.w3.org/2000/svg", "")  # stands alone: no network
+
+
+def _png_pixels(data: bytes) -> tuple[int, int, list[bytes]]:
+    """Width, height and the unfiltered RGB(A) rows of an 8-bit PNG (enough to check colours)."""
+    import struct
+    import zlib
+
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        chunk = data[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", chunk[:10])
+            assert depth == 8 and colour in (2, 6)
+            channels = 3 if colour == 2 else 4
+        elif kind == b"IDAT":
+            idat += chunk
+        pos += 12 + length
+    raw, stride, rows, previous = zlib.decompress(idat), width * channels, [], bytes(width * channels)
+    for y in range(height):
+        kind, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - channels] if i >= channels else 0
+            b, c = previous[i], previous[i - channels] if i >= channels else 0
+            if kind == 1:
+                line[i] = (line[i] + a) & 255
+            elif kind == 2:
+                line[i] = (line[i] + b) & 255
+            elif kind == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif kind == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(bytes(line))
+        previous = line
+    return width, height, [bytes(r[i:i + 3]) for r in rows for i in range(0, len(r), channels)]
+
+
+def test_the_html_report_renders_in_a_real_browser(workspace, tmp_path):
+    """The standalone page, opened in headless Chromium: the bar charts and the tables draw."""
+    import shutil
+
+    import pytest
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("Chromium is not installed (Debian package chromium)")
+    folder = tmp_path / "cohort"
+    cohort(workspace, folder)
+    subprocess.run([sys.executable, "-m", "simulator", "evaluate", str(folder)], capture_output=True)
+    page = tmp_path / "report.html"
+    subprocess.run([sys.executable, "-m", "simulator", "report", str(folder), "--format", "html", "-o", str(page)],
+                   check=True, capture_output=True)
+    shot = tmp_path / "shot.png"
+    subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=700,900",
+                    f"--screenshot={shot}", page.as_uri()], capture_output=True, timeout=180)
+    width, height, pixels = _png_pixels(shot.read_bytes())
+    assert (width, height) == (700, 900)
+    colours = set(pixels)
+    bars = {bytes.fromhex(c) for c in ("1e8449", "c0392b", "d68910")}
+    assert colours & bars, "no chart bars on the page"
+    assert bytes.fromhex("f3f3f3") in colours  # the tables' header cells
+    assert sum(1 for p in pixels if max(p) < 90) > 500  # text
