@@ -81,16 +81,12 @@ def _first_paint(command: str, env: dict[str, str], linger) -> float:
         tmux("kill-session", "-t", session)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=9, help="runs of each app (default 9)")
-    parser.add_argument("--workspace", type=Path, help="workspace to open (default: a copy of the bundled one)")
-    args = parser.parse_args()
-    if shutil.which("tmux") is None:
-        print("firstpaint: skipped — tmux is not installed (apt-get install tmux)")
-        return 0
+def measure(runs: int, workspace: Path | None = None) -> dict[str, list[float]]:
+    """Seconds to the first persona name, per run: the library screen (with its saved
+    index, and without it, as on the first start after a file changed) and a bare Textual
+    app, interleaved. Needs tmux."""
     work = Path(tempfile.mkdtemp(prefix="roleplay-firstpaint-"))
-    ws = args.workspace
+    ws = workspace
     if ws is None:
         ws = work / "ws"
         shutil.copytree(REPO / "personas", ws / "personas")
@@ -112,23 +108,35 @@ def main() -> int:
             shutil.rmtree(cache, ignore_errors=True)
             aside.rename(cache)
 
-    runs = {"library": (app, None), "library, files changed": (app, without_index),
-            "bare textual": (f"{shlex.quote(PY)} {bare}", None)}
-    times: dict[str, list[float]] = {name: [] for name in runs}
+    series = {"library": (app, None), "library, files changed": (app, without_index),
+              "bare textual": (f"{shlex.quote(PY)} {bare}", None)}
+    times: dict[str, list[float]] = {name: [] for name in series}
     tmux("new-session", "-d", "-s", "keep", "-x", "80", "-y", "24")  # the server, kept for the whole run
     try:
         # unmeasured: warms the disk cache and .pyc files, and saves the library's index
         first_paint(app, env, linger=lambda: any(cache.glob("library-*.json")))
         if not cache.is_dir():
             raise SystemExit("firstpaint: the library's index was not saved — is the data folder writable?")
-        first_paint(runs["bare textual"][0], env)
-        for i in range(args.runs):
-            order = list(runs.items()) if i % 2 == 0 else list(runs.items())[::-1]
+        first_paint(series["bare textual"][0], env)
+        for i in range(runs):
+            order = list(series.items()) if i % 2 == 0 else list(series.items())[::-1]
             for name, (command, around) in order:
                 times[name].append(first_paint(command, env, around))
     finally:
         tmux("kill-server")
         shutil.rmtree(work, ignore_errors=True)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=11, help="runs of each app (default 11)")
+    parser.add_argument("--workspace", type=Path, help="workspace to open (default: a copy of the bundled one)")
+    args = parser.parse_args()
+    if shutil.which("tmux") is None:
+        print("firstpaint: skipped — tmux is not installed (apt-get install tmux)")
+        return 0
+    times = measure(args.runs, args.workspace)
     print(f"first paint in tmux, 80x24, time to '{NAME}' on screen, {args.runs} runs each, interleaved:")
     for name, values in times.items():
         print(f"  {name:<22} median {statistics.median(values):.2f} s  "

@@ -97,3 +97,18 @@ def test_reading_the_index_needs_neither_pyyaml_nor_pydantic(workspace: Path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
                          env=os.environ)
     assert out.stdout.strip() == "[]"
+
+
+def test_the_preview_reads_the_shown_fields_as_the_persona_model_does(workspace: Path):
+    from simulator.content.index import DIFFICULTIES, preview_index
+    from simulator.content.persona import DIFFICULTIES as MODEL_DIFFICULTIES
+
+    assert DIFFICULTIES == MODEL_DIFFICULTIES
+    (workspace / "personas" / "zz-numbers.yaml").write_text(
+        (workspace / "personas" / "overcharged-loyal-customer.yaml").read_text()
+        .replace("name: Dana Whitaker", "name: 1234").replace("skills: [empathy, active-listening, problem-solving]",
+                                                             "skills: '  empathy '"))
+    preview = preview_index(workspace)
+    full = index_of(load_library(workspace))
+    assert not preview.checked and full.checked
+    assert preview.personas == full.personas and preview.broken == ()

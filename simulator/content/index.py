@@ -5,7 +5,9 @@ take most of the app's start-up. So after each full load the picker's rows are s
 in a small JSON file in the user data folder, with the size and modification time of
 every file they came from; on the next start, while no file has changed, the table is
 drawn from it at once, and the full load (which always follows) only confirms it.
-This module imports neither PyYAML nor pydantic.
+When a file has changed, :func:`preview_index` reads the rows straight from the
+persona files (PyYAML only, no validation) until the full load is done.
+This module imports neither PyYAML nor pydantic at the top.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ FORMAT = "roleplay-library-index"
 VERSION = 1
 
 Stamps = list[list[Any]]  # [folder/name, size, mtime_ns] of every file the library reads
+DIFFICULTIES = ("easy", "medium", "hard")  # as content.persona's (a test checks), without pydantic
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class BrokenRow:
 class LibraryIndex:
     personas: tuple[PersonaRow, ...]  # in the picker's order (difficulty, then title)
     broken: tuple[BrokenRow, ...]
+    checked: bool = True  # False for a preview: the files are not validated yet
 
     @property
     def skills(self) -> list[str]:
@@ -66,6 +70,50 @@ def index_of(library: "Library") -> LibraryIndex:
         personas=tuple(PersonaRow(p.id, p.name, p.title, p.difficulty, tuple(p.skills), p.end.max_turns)
                        for p in library.sorted_personas()),
         broken=tuple(BrokenRow(b.kind, b.id, b.first_error, len(b.problems)) for b in library.broken))
+
+
+def preview_index(workspace: Path) -> LibraryIndex:
+    """The personas' rows read straight from their files, before validation, for the first
+    start after a file changed. A file that cannot be read as YAML is a broken row with the
+    error the full load will show; one whose shown fields are not plain values is left out
+    until the full load; an error elsewhere in a file shows only once the full load is done
+    (the table says the files are being checked until then)."""
+    from ..core.errors import FileFormatError
+    from ..core.yamlfile import read_yaml
+
+    personas: list[PersonaRow] = []
+    broken: list[BrokenRow] = []
+    for path in sorted((Path(workspace) / locations.PERSONAS).glob("*.yaml")):
+        try:
+            data = read_yaml(path, what="persona").data
+        except FileFormatError as exc:
+            broken.append(BrokenRow("persona", path.stem, exc.problems[0], len(exc.problems)))
+            continue
+        if row := _preview_row(path.stem, data):
+            personas.append(row)
+    personas.sort(key=lambda p: (DIFFICULTIES.index(p.difficulty), p.title.lower()))
+    return LibraryIndex(tuple(personas), tuple(broken), checked=False)
+
+
+def _text(value: Any) -> str | None:
+    """A one-value field as the persona model reads it (numbers as text, stripped), or None."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return str(value).strip() or None
+
+
+def _preview_row(persona_id: str, data: dict[str, Any]) -> PersonaRow | None:
+    name, title, difficulty = _text(data.get("name")), _text(data.get("title")), data.get("difficulty")
+    skills = data.get("skills")
+    skills = [skills] if _text(skills) else skills
+    if not (name and title and "\n" not in title and len(title) <= 80 and difficulty in DIFFICULTIES
+            and isinstance(skills, list) and skills and all(_text(s) for s in skills)):
+        return None
+    end = data.get("end")
+    max_turns = end.get("max_turns", 20) if isinstance(end, dict) else 20
+    if isinstance(max_turns, bool) or not isinstance(max_turns, int):
+        return None
+    return PersonaRow(persona_id, name, title, difficulty, tuple(_text(s) or "" for s in skills), max_turns)
 
 
 def file_stamps(workspace: Path) -> Stamps:

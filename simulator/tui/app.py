@@ -1,12 +1,13 @@
 """The roleplay Textual app: entry point and shared state.
 
 Start-up is kept light so the first screen paints fast: this module imports Textual
-and the standard library only. The library screen draws its table from the index saved
-last time while no persona or rubric file has changed (``content.index``); the files
-themselves (PyYAML, pydantic), then the settings and the session history, are read by a
-thread worker after the first paint (see ``HomeScreen`` and ``loader``). The model
-gateway (and so litellm) is imported only when a session starts, or by the warm-up
-worker, which runs once the library's rows are on screen, and only with the real gateway.
+and the standard library only. The library screen is the app's first screen and draws
+its rows in the first frame from the index saved last time, while no persona or rubric
+file has changed (``content.index``; else a worker previews them from the persona files
+first). The files themselves (PyYAML, pydantic), then the settings and the session
+history, are read by a thread worker after that (see ``HomeScreen`` and ``loader``). The
+model gateway (and so litellm) is imported only when a session starts, or by the warm-up
+worker, which runs once all that is on screen, and only with the real gateway.
 """
 
 from __future__ import annotations

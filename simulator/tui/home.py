@@ -15,11 +15,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Select, Static
 
+from ..content.index import read_index
 from .loader import LibraryData
 from .widgets import AppScreen, PersonaTable, fit, problem_text, short_outcome
 
 if TYPE_CHECKING:
     from textual.timer import Timer
+
+    from ..content.index import LibraryIndex
 
 DIFFICULTY_CYCLE: tuple[str | None, ...] = (None, "easy", "medium", "hard")
 BROKEN_PREFIX = "broken:"
@@ -33,7 +36,7 @@ SPINNER_AFTER_S = 0.5  # the table shows a spinner when the library takes longer
 class HomeScreen(AppScreen):
     """The persona picker."""
 
-    # its styles (home.tcss) are the app's: the first screen is not pushed, so its own would not be read
+    # no CSS_PATH: home.tcss is the app's, as this first screen is not pushed (which reads a screen's own)
     AUTO_FOCUS = "#personas"
     BINDINGS = [
         Binding("d", "cycle_difficulty", "Difficulty", id="home.difficulty"),
@@ -74,31 +77,31 @@ class HomeScreen(AppScreen):
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         self._show_filters()
-        from ..content.index import read_index
-
         index = read_index(self.rp.workspace)  # the rows saved last time, while no file has changed
         if index is not None:
             self._show(LibraryData(index=index))
             self.call_after_refresh(self.reload)  # the files are read once the rows are on screen
         else:
-            self.reload()
+            self.reload(preview=True)
 
     # -- loading ---------------------------------------------------------------------------
-    def reload(self) -> None:
+    def reload(self, preview: bool = False) -> None:
         # a spinner only when reading takes a while: its animation would slow the reading down
         if self._spinner is not None:
             self._spinner.stop()
         self._spinner = self.set_timer(SPINNER_AFTER_S, self._show_spinner)
-        self._load()
+        self._load(preview)
 
     def _show_spinner(self) -> None:
-        self.query_one("#personas", DataTable).loading = True
+        if self.data is None or self.data.complete:  # not over rows shown ahead of the files (saved or preview)
+            self.query_one("#personas", DataTable).loading = True
 
     @work(thread=True, exclusive=True, group="library", exit_on_error=False)
-    def _load(self) -> None:
-        """The personas first, shown as soon as they are read and validated; then the
-        settings and the "Last" column, which reads every saved session; then the next
-        screens' imports."""
+    def _load(self, preview: bool = False) -> None:
+        """With ``preview``, the rows read straight from the persona files first (no saved
+        index matched); then the personas, read and validated; then the settings and the
+        "Last" column, which reads every saved session; then the next screens' imports.
+        Each step is on screen before the next starts."""
         from textual.worker import get_current_worker
 
         from .loader import load_personas, load_the_rest, save_rows
@@ -106,6 +109,14 @@ class HomeScreen(AppScreen):
         app = self.rp
         worker = get_current_worker()
         try:
+            if preview:
+                from ..content.index import preview_index
+
+                rows = preview_index(app.workspace)
+                if worker.is_cancelled:
+                    return
+                self.app.call_from_thread(self._preview, rows)
+                self.app.call_from_thread(self.wait_for_refresh)
             data = load_personas(app.workspace)
             if worker.is_cancelled:
                 return
@@ -139,6 +150,10 @@ class HomeScreen(AppScreen):
             key, self._open_when_loaded = self._open_when_loaded, None
             if self.app.screen is self and self.current_key() == key:
                 self.action_open_brief()
+
+    def _preview(self, index: "LibraryIndex") -> None:
+        if self.data is None:  # nothing better on screen yet
+            self._show(LibraryData(index=index))
 
     def _show(self, data: LibraryData) -> None:
         self.data = data
@@ -193,14 +208,16 @@ class HomeScreen(AppScreen):
                 table.move_cursor(row=table.get_row_index(keep), animate=False)
             except Exception:  # noqa: BLE001 - the row was filtered out
                 pass
-        self._show_filters(len(shown), len(index.personas), len(broken))
+        self._show_filters(len(shown), len(index.personas), len(broken), checking=not index.checked)
         self._show_detail()
 
-    def _show_filters(self, shown: int | None = None, total: int | None = None, broken: int = 0) -> None:
+    def _show_filters(self, shown: int | None = None, total: int | None = None, broken: int = 0,
+                      checking: bool = False) -> None:
         if shown is None:
             parts = ["loading the library…"]
         else:
-            parts = [f"{shown}/{total} personas" + (f" · {broken} broken" if broken else "")]
+            parts = [f"{shown}/{total} personas" + (f" · {broken} broken" if broken else "")
+                     + (" · checking the files…" if checking else "")]
         parts.append(f"d: {self.difficulty or 'all levels'}")
         parts.append("s:")
         self.query_one("#filters", Static).update(" · ".join(parts))
