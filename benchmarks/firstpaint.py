@@ -4,13 +4,19 @@ Run: python benchmarks/firstpaint.py [--runs N] [--workspace DIR]
 
 Each run starts a new process in a detached tmux window of 80x24 and polls the pane
 (every 10 ms) until the first persona name ("Walter Nakamura") is on screen; the time
-from starting the window to that moment is the run's figure. The library screen
-(`python -m simulator`, on a copy of the bundled personas and rubrics, or on
-``--workspace``) and a bare Textual app (one DataTable showing the same name, written
-below) are run interleaved, so both see the same load on the machine; the medians of
-both are printed. It uses its own tmux server (``-L``), started once and kept alive
-for the run, so no run pays for starting tmux. Skipped, with a message, when tmux is
-not installed.
+from starting the window to that moment is the run's figure. Three series are run
+interleaved, so all see the same load on the machine, and their medians printed:
+
+* library: `python -m simulator` on a copy of the bundled personas and rubrics (or on
+  ``--workspace``), its index of the table's rows saved by an unmeasured first run, as
+  on every start while no persona or rubric file changes;
+* library, files changed: the same without the saved index, as on the first start after
+  a persona or rubric file changed (or the very first start);
+* bare textual: a bare Textual app, one DataTable showing the same name (written below).
+
+It uses its own tmux server (``-L``), started once and kept alive for the run, so no run
+pays for starting tmux, and its own data and config folders. Skipped, with a message,
+when tmux is not installed.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
-NAME = "Walter Nakamura"  # the first persona of the bundled library, sorted by difficulty then name
+NAME = "Walter Nakamura"  # the first persona of the bundled library (by difficulty, then title)
 SOCKET = f"roleplay-firstpaint-{os.getpid()}"
 TIMEOUT_S = 30.0
 
