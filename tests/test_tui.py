@@ -147,6 +147,80 @@ async def test_library_lists_personas_and_broken_files(workspace):
         assert isinstance(app.screen, HomeScreen)
 
 
+async def test_the_saved_rows_show_before_the_files_are_read_then_everything_fills_in(workspace, monkeypatch):
+    """Issue 11: the first frame shows the rows saved last time (the files unchanged); the
+    files are read after it, then the "Last" column fills in. Enter pressed meanwhile
+    opens the brief once the persona is read."""
+    import threading
+
+    import simulator.tui.loader as loader
+    from simulator.content.index import file_stamps, index_of, save_index
+
+    save_index(workspace, index_of(load_library(workspace)), file_stamps(workspace))
+    reading = threading.Event()
+    real = loader.load_personas
+
+    def held_back(ws):
+        assert reading.wait(timeout=60)
+        return real(ws)
+
+    monkeypatch.setattr(loader, "load_personas", held_back)
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#personas", DataTable)
+        assert table.row_count == len(load_library(workspace).personas) and not table.loading
+        assert table.get_row(DANA)[4] == "…" and app.library is None
+        first = load_library(workspace).sorted_personas()[0]
+        assert str(app.screen.query_one("#detail", Static).content).startswith(f"{first.name} — {first.title}")
+        table.move_cursor(row=table.get_row_index(DANA))
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, HomeScreen)
+        reading.set()
+        await settle(pilot)
+        assert isinstance(app.screen, BriefScreen) and app.screen.persona.id == DANA
+        assert table.get_row(DANA)[4] == "—" and app.settings is not None
+
+
+
+async def test_without_saved_rows_the_files_are_previewed_then_checked(workspace, monkeypatch):
+    """Issue 11: on the first start after a file changed (no saved index matches), the rows
+    are read straight from the persona files, then validated: an error the preview cannot
+    see turns its row into a BROKEN one; a file that is not valid YAML is BROKEN at once."""
+    import asyncio
+    import threading
+
+    import simulator.tui.loader as loader
+
+    dana = (workspace / "personas" / f"{DANA}.yaml").read_text()
+    (workspace / "personas" / "zz-nested.yaml").write_text(
+        dana.replace("Dana Whitaker", "Nested Nell").replace("  start: 7", "  strat: 7"))
+    (workspace / "personas" / "zz-yaml.yaml").write_text("version: 1\nname: [unclosed\n")
+    entered, reading = threading.Event(), threading.Event()
+    real = loader.load_personas
+
+    def held_back(ws):
+        entered.set()  # the preview is on screen
+        assert reading.wait(timeout=60)
+        return real(ws)
+
+    monkeypatch.setattr(loader, "load_personas", held_back)
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        assert await asyncio.to_thread(entered.wait, 60)
+        await pilot.pause()
+        table = app.screen.query_one("#personas", DataTable)
+        filters = app.screen.query_one("#filters", Static)
+        assert table.get_row("zz-nested")[0] == "Nested Nell" and table.get_row(DANA)[4] == "…"
+        assert table.get_row("broken:zz-yaml")[2] == "BROKEN"
+        assert "checking the files" in str(filters.content) and app.library is None
+        reading.set()
+        await settle(pilot)
+        assert table.get_row("broken:zz-nested")[1].startswith("⚠ unknown key")
+        assert "zz-nested" not in {k.value for k in table.rows}
+        assert "checking" not in str(filters.content) and "2 broken" in str(filters.content)
+
 async def test_filters_by_difficulty_and_skill(workspace):
     app = make_app(workspace)
     library = load_library(workspace)

@@ -1,10 +1,13 @@
 """The roleplay Textual app: entry point and shared state.
 
 Start-up is kept light so the first screen paints fast: this module imports Textual
-and the standard library only. The persona library, the settings and the session
-history are loaded by a thread worker after the first paint (see ``HomeScreen``);
-the model gateway (and so litellm) is imported only when a session starts, or by the
-warm-up worker, which also runs after the first paint and only with the real gateway.
+and the standard library only. The library screen is the app's first screen and draws
+its rows in the first frame from the index saved last time, while no persona or rubric
+file has changed (``content.index``; else a worker previews them from the persona files
+first). The files themselves (PyYAML, pydantic), then the settings and the session
+history, are read by a thread worker after that (see ``HomeScreen`` and ``loader``). The
+model gateway (and so litellm) is imported only when a session starts, or by the warm-up
+worker, which runs once all that is on screen, and only with the real gateway.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -23,6 +25,7 @@ from textual.worker import Worker, WorkerState
 
 from .commands import RoleplayCommands
 from .home import HomeScreen
+from .loader import LibraryData
 from .widgets import STYLES
 
 if TYPE_CHECKING:
@@ -42,50 +45,13 @@ def default_model_factory(settings: "RoleSettings") -> "ModelClient":
     return Gateway(settings)
 
 
-@dataclass
-class LibraryData:
-    """What the library screen shows, loaded off the UI thread."""
-
-    library: "Library | None" = None
-    last_outcomes: dict[str, str | None] = field(default_factory=dict)  # persona id -> last session's outcome
-    last_scores: dict[str, tuple[float, bool]] = field(default_factory=dict)  # persona id -> (score, passed)
-    settings: "Settings | None" = None
-    settings_error: str | None = None
-    library_error: str | None = None
-
-
-def load_library_data(workspace: Path, model: str | None, evaluator_model: str | None) -> LibraryData:
-    """Settings, personas and the last outcome per persona (runs in a worker thread)."""
-    from ..content.library import load_library
-    from ..core.errors import RoleplayError
-    from ..models.config import load_settings
-    from ..practice.sessions import iter_sessions
-
-    data = LibraryData()
-    try:
-        data.settings = load_settings(workspace, model=model, evaluator_model=evaluator_model)
-    except RoleplayError as exc:
-        data.settings_error = str(exc)
-    try:
-        data.library = load_library(workspace)
-    except (RoleplayError, OSError) as exc:
-        data.library_error = str(exc)
-    try:
-        for record in iter_sessions(workspace):  # newest first
-            first = record.persona_id not in data.last_outcomes
-            data.last_outcomes.setdefault(record.persona_id, record.outcome)
-            if first and (latest := record.latest_overall()):
-                data.last_scores[record.persona_id] = latest
-    except OSError:
-        pass
-    return data
-
-
 class RoleplayApp(App[int]):
     """Practise customer-service conversations with LLM-played customers."""
 
     TITLE = "roleplay"
-    CSS_PATH = STYLES / "app.tcss"
+    # the library screen's styles too: it is the first screen (see get_default_screen), and a
+    # screen's own CSS_PATH is read only when it is pushed
+    CSS_PATH = [STYLES / "app.tcss", STYLES / "home.tcss"]
     COMMANDS = App.COMMANDS | {RoleplayCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
@@ -118,14 +84,17 @@ class RoleplayApp(App[int]):
         self.disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-writer")
 
     # -- start-up ------------------------------------------------------------------------
-    def on_mount(self) -> None:
-        self.push_screen(HomeScreen())
+    def get_default_screen(self) -> HomeScreen:
+        return HomeScreen()  # the first screen itself, not pushed over a blank one: one screen less to paint
 
     def apply_library_data(self, data: LibraryData) -> None:
-        """Take in what the loader found (main thread); start the warm-up once."""
+        """Take in what the loader found (main thread); once the settings are in, start the
+        warm-up (once)."""
+        self.library = data.library
+        if not data.complete:
+            return
         self.settings = data.settings
         self.settings_error = data.settings_error
-        self.library = data.library
         if data.settings_error:
             self.notify(f"{data.settings_error}\nFix the config file, then press r to reload.",
                         title="Config file", severity="error", timeout=15)

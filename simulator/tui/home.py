@@ -6,6 +6,7 @@ never makes a persona silently disappear.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from textual import on, work
@@ -14,11 +15,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Select, Static
 
-from .widgets import STYLES, AppScreen, PersonaTable, fit, problem_text, short_outcome
+from ..content.index import read_index
+from .loader import LibraryData
+from .widgets import AppScreen, PersonaTable, fit, problem_text, short_outcome
 
 if TYPE_CHECKING:
-    from ..content.library import Library
-    from .app import LibraryData
+    from textual.timer import Timer
+
+    from ..content.index import LibraryIndex
 
 DIFFICULTY_CYCLE: tuple[str | None, ...] = (None, "easy", "medium", "hard")
 BROKEN_PREFIX = "broken:"
@@ -26,12 +30,13 @@ BROKEN_PREFIX = "broken:"
 COLUMNS = (("Name", "name", 15), ("Title", "title", 21), ("Level", "level", 6), ("Skills", "skills", 16),
            ("Last", "last", 10))
 WIDTH = {key: width for _, key, width in COLUMNS}
+SPINNER_AFTER_S = 0.5  # the table shows a spinner when the library takes longer than this to read
 
 
 class HomeScreen(AppScreen):
     """The persona picker."""
 
-    CSS_PATH = STYLES / "home.tcss"
+    # no CSS_PATH: home.tcss is the app's, as this first screen is not pushed (which reads a screen's own)
     AUTO_FOCUS = "#personas"
     BINDINGS = [
         Binding("d", "cycle_difficulty", "Difficulty", id="home.difficulty"),
@@ -55,15 +60,16 @@ class HomeScreen(AppScreen):
         self.skill: str | None = None
         self.data: "LibraryData | None" = None
         self.loaded = False
+        self._spinner: "Timer | None" = None
+        self._skills: list[str] = []  # the skill filter's choices
+        self._open_when_loaded: str | None = None  # Enter pressed on a row before its persona was read
 
     def compose(self) -> ComposeResult:
         yield Static("roleplay · pick a customer to practise with", classes="screen-title")
         with Horizontal(id="filterbar"):
             yield Static("", id="filters")
             yield Select[str]([], prompt="all skills", id="skill", allow_blank=True, compact=True)
-        table = PersonaTable(id="personas", cursor_type="row", zebra_stripes=True)
-        table.loading = True
-        yield table
+        yield PersonaTable(id="personas", cursor_type="row", zebra_stripes=True)
         yield Static("", id="detail", markup=False)
         yield Footer()
 
@@ -72,42 +78,97 @@ class HomeScreen(AppScreen):
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         self._show_filters()
-        self.call_after_refresh(self.reload)
+        index = read_index(self.rp.workspace)  # the rows saved last time, while no file has changed
+        if index is not None:
+            self._show(LibraryData(index=index))
+            self.call_after_refresh(self.reload)  # the files are read once the rows are on screen
+        else:
+            self.reload(preview=True)
 
     # -- loading ---------------------------------------------------------------------------
-    def reload(self) -> None:
-        self.query_one("#personas", DataTable).loading = True
-        self._load()
+    def reload(self, preview: bool = False) -> None:
+        # a spinner only when reading takes a while: its animation would slow the reading down
+        if self._spinner is not None:
+            self._spinner.stop()
+        self._spinner = self.set_timer(SPINNER_AFTER_S, self._show_spinner)
+        self._load(preview)
+
+    def _show_spinner(self) -> None:
+        if self.data is None or self.data.complete:  # not over rows shown ahead of the files (saved or preview)
+            self.query_one("#personas", DataTable).loading = True
 
     @work(thread=True, exclusive=True, group="library", exit_on_error=False)
-    def _load(self) -> None:
-        from .app import LibraryData, load_library_data
+    def _load(self, preview: bool = False) -> None:
+        """With ``preview``, the rows read straight from the persona files first (no saved
+        index matched); then the personas, read and validated; then the settings and the
+        "Last" column, which reads every saved session; then the next screens' imports.
+        Each step is on screen before the next starts."""
+        from textual.worker import get_current_worker
+
+        from .loader import load_personas, load_the_rest, save_rows
 
         app = self.rp
+        worker = get_current_worker()
         try:
-            data = load_library_data(app.workspace, app.model_name, app.evaluator_model_name)
+            if preview:
+                from ..content.index import preview_index
+
+                rows = preview_index(app.workspace)
+                if worker.is_cancelled:
+                    return
+                self.app.call_from_thread(self._preview, rows)
+                self.app.call_from_thread(self.wait_for_refresh)
+            data = load_personas(app.workspace)
+            if worker.is_cancelled:
+                return
+            self.app.call_from_thread(self._loaded, data)
+            self.app.call_from_thread(self.wait_for_refresh)  # the rows reach the screen before the rest loads
+            save_rows(data, app.workspace)
+            data = load_the_rest(data, app.workspace, app.model_name, app.evaluator_model_name)
         except Exception as exc:  # noqa: BLE001 - never leave the spinner turning: say what broke
-            data = LibraryData(library_error=f"the library could not be loaded: {exc}")
+            data = LibraryData(library_error=f"the library could not be loaded: {exc}", complete=True)
+        if worker.is_cancelled:
+            return
         self.app.call_from_thread(self._loaded, data)
         # import the next screens now, off the UI thread, so the first Enter is quick
         from . import brief, chat, end  # noqa: F401
 
-    def _loaded(self, data: "LibraryData") -> None:
+    def _loaded(self, data: LibraryData) -> None:
+        """Take in what the loader found: first the personas (``data.complete`` false, the
+        "Last" column still waiting), then everything."""
+        shown_error = self.data.library_error if self.data else None
+        if not data.complete and self.data and self.data.complete:  # a reload: the old figures until the new
+            data = replace(data, last_outcomes=self.data.last_outcomes, last_scores=self.data.last_scores)
+        self.rp.apply_library_data(data)
+        if data.library_error and (not data.complete or data.library_error != shown_error):
+            self.notify(data.library_error, title="Library", severity="error", timeout=15)
+        if self._spinner is not None:
+            self._spinner.stop()
+            self._spinner = None
+        self.query_one("#personas", DataTable).loading = False
+        self._show(data)
+        if self._open_when_loaded is not None and data.library is not None:
+            key, self._open_when_loaded = self._open_when_loaded, None
+            if self.app.screen is self and self.current_key() == key:
+                self.action_open_brief()
+
+    def _preview(self, index: "LibraryIndex") -> None:
+        if self.data is None:  # nothing better on screen yet
+            self._show(LibraryData(index=index))
+
+    def _show(self, data: LibraryData) -> None:
         self.data = data
         self.loaded = True
-        self.rp.apply_library_data(data)
-        if data.library_error:
-            self.notify(data.library_error, title="Library", severity="error", timeout=15)
-        library = data.library
-        skills = sorted({s for p in library.personas.values() for s in p.skills}) if library else []
-        select = self.query_one("#skill", Select)
-        select.set_options([(s.replace("-", " "), s) for s in skills])
-        if self.skill in skills:
-            select.value = self.skill
-        else:
-            self.skill = None
+        skills = data.index.skills if data.index else []
+        if skills != self._skills:
+            self._skills = skills
+            select = self.query_one("#skill", Select)
+            select.set_options([(s.replace("-", " "), s) for s in skills])
+            if self.skill in skills:
+                select.value = self.skill
+            else:
+                self.skill = None
         table = self.query_one("#personas", DataTable)
-        table.loading = False
         self.refresh_table()
         if self.focused is None:
             table.focus()
@@ -117,28 +178,29 @@ class HomeScreen(AppScreen):
         table = self.query_one("#personas", DataTable)
         keep = self.current_key()
         table.clear()
-        library: "Library | None" = self.data.library if self.data else None
-        if library is None:
+        index = self.data.index if self.data else None
+        if index is None:
             self._show_filters(0, 0)
             return
-        last = self.data.last_outcomes if self.data else {}
-        personas = library.sorted_personas()
-        shown = [p for p in personas if (self.difficulty is None or p.difficulty == self.difficulty)
+        last = self.data.last_outcomes
+        scores = self.data.last_scores
+        shown = [p for p in index.personas if (self.difficulty is None or p.difficulty == self.difficulty)
                  and (self.skill is None or self.skill in p.skills)]
         for p in shown:
-            scores = self.data.last_scores if self.data else {}
             if p.id in scores:  # the last session's grade: score and pass (✓) or not yet (✗)
                 last_outcome = f"{scores[p.id][0]:.1f} {'✓' if scores[p.id][1] else '✗'}"
+            elif p.id in last:
+                last_outcome = short_outcome(last[p.id])
             else:
-                last_outcome = short_outcome(last[p.id]) if p.id in last else "—"
+                last_outcome = "—" if self.data.complete else "…"  # "…": the sessions are still being read
             table.add_row(fit(p.name, WIDTH["name"]), fit(p.title, WIDTH["title"]), p.difficulty,
                           fit(", ".join(s.split("-")[0] for s in p.skills), WIDTH["skills"]), last_outcome,
                           key=p.id)
-        broken = [b for b in library.broken if b.kind == "persona"]
+        broken = [b for b in index.broken if b.kind == "persona"]
         for b in broken:
             table.add_row(fit(b.id, WIDTH["name"]), fit(f"⚠ {b.first_error.message}", WIDTH["title"]), "BROKEN",
                           "—", "—", key=BROKEN_PREFIX + b.id)
-        for b in library.broken:
+        for b in index.broken:
             if b.kind == "rubric":
                 table.add_row(fit(f"rubric {b.id}", WIDTH["name"]), fit(f"⚠ {b.first_error.message}", WIDTH["title"]),
                               "BROKEN", "—", "—", key=BROKEN_PREFIX + "rubric:" + b.id)
@@ -147,14 +209,16 @@ class HomeScreen(AppScreen):
                 table.move_cursor(row=table.get_row_index(keep), animate=False)
             except Exception:  # noqa: BLE001 - the row was filtered out
                 pass
-        self._show_filters(len(shown), len(personas), len(broken))
+        self._show_filters(len(shown), len(index.personas), len(broken), checking=not index.checked)
         self._show_detail()
 
-    def _show_filters(self, shown: int | None = None, total: int | None = None, broken: int = 0) -> None:
+    def _show_filters(self, shown: int | None = None, total: int | None = None, broken: int = 0,
+                      checking: bool = False) -> None:
         if shown is None:
             parts = ["loading the library…"]
         else:
-            parts = [f"{shown}/{total} personas" + (f" · {broken} broken" if broken else "")]
+            parts = [f"{shown}/{total} personas" + (f" · {broken} broken" if broken else "")
+                     + (" · checking the files…" if checking else "")]
         parts.append(f"d: {self.difficulty or 'all levels'}")
         parts.append("s:")
         self.query_one("#filters", Static).update(" · ".join(parts))
@@ -172,25 +236,25 @@ class HomeScreen(AppScreen):
     def _show_detail(self) -> None:
         detail = self.query_one("#detail", Static)
         key = self.current_key()
-        library = self.data.library if self.data else None
-        if key is None or library is None:
+        index = self.data.index if self.data else None
+        if key is None or index is None:
             detail.update("No persona matches these filters — press d or s to change them."
-                          if library is not None else "")
+                          if index is not None else "")
             return
         if key.startswith(BROKEN_PREFIX):
             name = key[len(BROKEN_PREFIX):]
             kind, _, bid = name.partition(":") if name.startswith("rubric:") else ("persona", "", name)
-            broken = next((b for b in library.broken if b.id == bid and b.kind == kind), None)
+            broken = next((b for b in index.broken if b.id == bid and b.kind == kind), None)
             if broken:
-                more = len(broken.problems) - 1
+                more = broken.problems - 1
                 where = problem_text(broken.first_error, self.rp.workspace)
                 detail.update(f"BROKEN {broken.kind} file: {where}"
                               + (f" (+{more} more — run `roleplay validate`)" if more > 0 else ""))
             return
-        persona = library.personas.get(key)
+        persona = next((p for p in index.personas if p.id == key), None)
         if persona:
             detail.update(f"{persona.name} — {persona.title}\n{persona.difficulty} · skills: "
-                          f"{', '.join(persona.skills)} · up to {persona.end.max_turns} turns")
+                          f"{', '.join(persona.skills)} · up to {persona.max_turns} turns")
 
     @on(DataTable.RowHighlighted, "#personas")
     def _highlighted(self) -> None:
@@ -210,12 +274,17 @@ class HomeScreen(AppScreen):
     # -- actions -------------------------------------------------------------------------------
     def action_open_brief(self) -> None:
         key = self.current_key()
-        library = self.data.library if self.data else None
-        if key is None or library is None:
+        if key is None:
             return
         if key.startswith(BROKEN_PREFIX):
             self.notify("This file has errors: fix it (see the line below the table), then press r to reload.",
                         title="Broken persona", severity="warning")
+            return
+        library = self.data.library if self.data else None
+        if library is None:  # the rows came from the saved index and the files are being read: open it then
+            self._open_when_loaded = key
+            return
+        if key not in library.personas:
             return
         from .brief import BriefScreen
 
