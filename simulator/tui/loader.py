@@ -62,19 +62,21 @@ def load_the_rest(data: LibraryData, workspace: Path, model: str | None, evaluat
     the first one may be on screen)."""
     from ..core.errors import RoleplayError
     from ..models.config import load_settings
-    from ..practice.sessions import iter_sessions
+    from ..review.index import session_index
 
     data = replace(data, last_outcomes={}, last_scores={}, complete=True)
     try:
         data.settings = load_settings(workspace, model=model, evaluator_model=evaluator_model)
     except RoleplayError as exc:
         data.settings_error = str(exc)
-    try:
-        for record in iter_sessions(workspace):  # newest first
-            first = record.persona_id not in data.last_outcomes
-            data.last_outcomes.setdefault(record.persona_id, record.outcome)
-            if first and (latest := record.latest_overall()):
-                data.last_scores[record.persona_id] = latest
+    try:  # from the history index: one small file, not every session's journal
+        for row in session_index(workspace):  # newest first
+            if row.status == "unreadable":
+                continue
+            first = row.persona_id not in data.last_outcomes
+            data.last_outcomes.setdefault(row.persona_id, row.outcome)
+            if first and row.score is not None:
+                data.last_scores[row.persona_id] = (row.score, bool(row.passed))
     except OSError:
         pass
     return data
