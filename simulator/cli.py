@@ -247,6 +247,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return grading.run_cli(args, _workspace(args))
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .review import export
+
+    return export.run_cli(args, _workspace(args))
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .trainer import cohort
 
@@ -323,6 +329,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("personas", help="list the personas of the workspace")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_personas)
+
+    p = sub.add_parser("export", help="a session as Markdown or JSON, or every session as one CSV table")
+    p.add_argument("session", nargs="?", help="session id (or a unique prefix, a folder, or 'last')")
+    p.add_argument("--all", action="store_true", help="every session, one row each (CSV)")
+    p.add_argument("--format", choices=["md", "json", "csv"], help="md or json for a session (default md); csv "
+                                                                   "for --all")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the terminal")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="a cohort report: per learner and per persona, sessions, pass rate, mean "
                                       "score per criterion, weakest criteria, first → latest")
