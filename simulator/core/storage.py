@@ -24,3 +24,15 @@ def atomic_write_text(path: Path, text: str) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def write_out(text: str, output: str | None, label: str) -> None:
+    """A command's result: to the file ``output`` (atomically; its path said on stderr), else
+    to stdout."""
+    import sys
+
+    if output:
+        atomic_write_text(Path(output), text)
+        print(f"{label}: {output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)

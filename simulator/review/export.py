@@ -81,11 +81,9 @@ def sessions_csv(items: list["SessionRecord | UnreadableSession"]) -> str:
 
 def run_cli(args: Any, workspace) -> int:
     """``roleplay export SESSION --format md|json`` or ``roleplay export --all [--format csv]``."""
-    import sys
-    from pathlib import Path
 
     from ..core.errors import RoleplayError
-    from ..core.storage import atomic_write_text
+    from ..core.storage import write_out
     from ..practice.sessions import load_session, scan_sessions
 
     if args.all:
@@ -101,9 +99,5 @@ def run_cli(args: Any, workspace) -> int:
             raise RoleplayError("csv is for --all; one session exports as md or json")
         record = load_session(workspace, args.session)
         text = session_json(record) if args.format == "json" else session_markdown(record)
-    if args.output:
-        atomic_write_text(Path(args.output), text)
-        print(f"exported: {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_out(text, args.output, "exported")
     return 0

@@ -282,10 +282,9 @@ def report_html(report: Report) -> str:
 
 def run_report(args: Any) -> int:
     """``roleplay report DIR … [--format md|csv|html] [-o FILE]``."""
-    import sys
 
     from ..core.errors import RoleplayError
-    from ..core.storage import atomic_write_text
+    from ..core.storage import write_out
     from ..review.index import folder_index
 
     rows = []
@@ -298,9 +297,5 @@ def run_report(args: Any) -> int:
         raise RoleplayError("no sessions found in " + ", ".join(args.paths))
     report = build_report(rows)
     text = {"md": report_markdown, "csv": report_csv, "html": report_html}[args.format](report)
-    if args.output:
-        atomic_write_text(Path(args.output), text)
-        print(f"report: {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    write_out(text, args.output, "report")
     return 0
