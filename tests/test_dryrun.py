@@ -118,3 +118,20 @@ def test_dry_run_command_on_the_built_in_model(workspace):
                          capture_output=True, text=True)
     assert out.returncode in (0, 1), out.stderr
     assert "poor #1:" in out.stdout and "1/1 runs" in out.stderr and "Traceback" not in out.stderr
+
+
+async def test_the_new_persona_template_is_won_by_its_own_good_script(workspace):
+    """`roleplay new persona` writes a persona the rules (no director, as on the built-in
+    model) let the good script win and the poor one lose, with its hidden fact earned."""
+    from simulator.content.persona import read_persona
+    from simulator.content.templates import new_file
+
+    persona, _ = read_persona(new_file(workspace, "persona", "charged-twice"))
+    rubric = load_library(workspace).rubric_for(persona)
+    scripts = {kind: learner_script(workspace, persona, rubric, kind)[0] for kind in ("good", "poor")}
+    customer = ScriptedModel(replies=varied(), capabilities=SMALL)
+    results = await dry_run(persona, rubric, customer, ScriptedModel(capabilities=SMALL), workspace,
+                            learners=["good", "poor"], runs=1, scripts=scripts)
+    good, poor = sorted(results, key=lambda r: r.learner)
+    assert good.outcome == "resolved" and good.revealed and poor.outcome != "resolved"
+    assert not [f for f in flags(persona, results) if "broke character" not in f]

@@ -63,7 +63,7 @@ character:
   # A few lines in their voice: the model copies the voice, not the words.
   examples:
     - "Okay. So when do I get it back?"
-    - "I already told you the order number."
+    - "Fine. As long as it's sorted this week."
 
 # What the customer knows and gives when asked, one fact per line, in their words.
 facts:
@@ -73,7 +73,7 @@ facts:
 # Facts the customer keeps back until the learner earns them (reveal_when says how).
 hidden:
   - fact: "The extra $84 means their rent payment on Friday might bounce."
-    reveal_when: the agent asks whether the timing matters to them, or acknowledges how worrying a double charge is
+    reveal_when: the agent asks how this has left them feeling or whether anything makes it urgent
 
 frustration:
   start: 4                      # 0 calm ... 10 furious
@@ -83,7 +83,8 @@ frustration:
     - the agent asks for the order number again after it was given
 
 end:
-  resolved_when: the agent refunds the duplicate charge and says when it will arrive
+  # what the agent must do for the customer to be satisfied: concrete, with the brief's own words
+  resolved_when: the agent refunds the duplicate $84 charge and says it will arrive in 3-5 working days
   gives_up_when: the agent blames the bank or refuses to refund
   max_turns: 12                 # learner turns before the session stops (2 to 100)
 
