@@ -365,6 +365,10 @@ class Gateway:
             raise ModelError(f"{s.role} model {s.model}: the environment variable {s.api_key_env} is not set",
                              kind="missing_key", model=s.model,
                              hint=f"set it to your key (export {s.api_key_env}=…), or change api_key_env ({where})")
+        elif s.api_base and not s.is_local:
+            # a server of your own (llama.cpp, vLLM, LM Studio) needs no key, but the OpenAI client
+            # refuses to call without one: a placeholder, never a secret
+            kwargs["api_key"] = "no-key"
         elif not s.api_base and not s.is_local and (missing := missing_key_vars(s.model)):
             raise ModelError(f"{s.role} model {s.model}: {missing[0]} is not set", kind="missing_key", model=s.model,
                              hint=f"set it to your key (export {missing[0]}=…), or choose another model "

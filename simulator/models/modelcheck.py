@@ -76,6 +76,12 @@ def listing(settings: Settings) -> list[str]:
         state = "ok" if Path(entry.path).is_file() else "FILE MISSING"
         lines.append(f"  local/{entry.name:<16} {entry.path} [{state}]")
     pulled = {m.name for m in registered}
+    import asyncio
+
+    from .discovery import discover, discovery_lines
+
+    configured = [settings.role(r).api_base for r in ("persona", "evaluator") if settings.role(r).api_base]
+    lines += discovery_lines(asyncio.run(discover(configured)))
     lines.append("Recommended (roleplay models pull NAME):")
     for rec in local_models.RECOMMENDED:
         mark = "  pulled" if rec.name in pulled else ""

@@ -1,0 +1,87 @@
+"""Issue 13, real model servers: llama-cpp-python's own OpenAI-compatible server, serving the
+built-in GGUF on 127.0.0.1 (a port chosen at run time), is found by discovery, and a whole
+headless session is played through it and graded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from simulator.models.discovery import discover, discovery_lines
+from simulator.practice.sessions import list_session_folders, read_session
+
+pytestmark = pytest.mark.real_model
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def llama_server():
+    """llama-cpp-python's server with the built-in model; yields its api_base."""
+    from conftest import builtin_model_installed
+
+    if not builtin_model_installed():
+        pytest.skip("the built-in model is not installed")
+    pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
+    from simulator.models.local_models import builtin_path
+
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(builtin_path()),
+                             "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+                             "--n_ctx", "2048", "--verbose", "False"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120  # a guard against a server that never starts, not a speed target
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"llama server exited: {proc.stderr.read()[-500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.2)
+    yield base
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def test_discovery_finds_the_server_and_its_model(llama_server):
+    servers = asyncio.run(discover(known=[("llama.cpp server", llama_server, "openai")]))
+    assert len(servers) == 1 and servers[0].models == ["smollm2"]
+    assert "openai/smollm2" in "\n".join(discovery_lines(servers))
+    nothing = asyncio.run(discover(known=[("vLLM", f"http://127.0.0.1:{_free_port()}/v1", "openai")]))
+    assert nothing == []
+
+
+def test_a_session_is_played_and_graded_through_the_server(llama_server, workspace, tmp_path):
+    (workspace / "roleplay.yaml").write_text(f"persona:\n  model: openai/smollm2\n  api_base: {llama_server}\n"
+                                             "  max_tokens: 60\n")
+    script = tmp_path / "script.txt"
+    script.write_text("Hi Dana, I'm sorry about the bill. What happened?\n\nSo it went up without warning?\n")
+    out = subprocess.run([sys.executable, "-m", "simulator", "run", "--persona", "overcharged-loyal-customer",
+                          "--script", str(script), "--json"], capture_output=True, text=True,
+                         env={**os.environ, "ROLEPLAY_EVALUATOR_MODEL": "local/smollm2-135m"})
+    assert out.returncode == 0, out.stderr[-800:]
+    data = json.loads(out.stdout)
+    assert data["models"]["persona"] == "openai/smollm2"
+    replies = [t["text"] for t in data["turns"] if t["speaker"] == "customer"][1:]
+    assert len(replies) == 2 and all(r.strip() for r in replies)
+    assert data["evaluation"] and data["evaluation"]["overall"]["score"] > 0
+    record = read_session(list_session_folders(workspace)[0])
+    assert record.ended and record.evaluations
+    assert not any(Path(p).suffix == ".tmp" for p in os.listdir(record.folder))
