@@ -85,3 +85,57 @@ def test_a_session_is_played_and_graded_through_the_server(llama_server, workspa
     record = read_session(list_session_folders(workspace)[0])
     assert record.ended and record.evaluations
     assert not any(Path(p).suffix == ".tmp" for p in os.listdir(record.folder))
+
+
+def _start_server(port: int):
+    from simulator.models.local_models import builtin_path
+
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(builtin_path()),
+                             "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
+                             "--n_ctx", "2048", "--verbose", "False"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    pytest.fail("the llama server did not start")
+
+
+async def test_a_server_stopped_mid_reply_is_a_fault_like_any_other(llama_server, workspace):
+    """The server dies while the customer's reply streams: the learner's message is handed
+    back, the journal keeps everything before it, and the error names the cause."""
+    from simulator.content.library import load_library
+    from simulator.core.errors import ModelError
+    from simulator.models.config import RoleSettings
+    from simulator.models.gateway import Gateway
+    from simulator.practice.engine import Conversation
+    from simulator.practice.sessions import read_journal
+
+    port = _free_port()
+    proc = _start_server(port)
+    try:
+        settings = RoleSettings(role="persona", model="openai/smollm2", api_base=f"http://127.0.0.1:{port}/v1",
+                                max_tokens=150, timeout=20)
+        library = load_library(workspace)
+        persona = library.persona("overcharged-loyal-customer")
+        conversation = Conversation.start(persona, library.rubric_for(persona),
+                                          Gateway(settings, max_attempts=2, backoff_initial=0.05),
+                                          workspace=workspace, use_director=False)
+
+        def kill_on_first_chunk(chunk: str) -> None:
+            if proc.poll() is None:
+                proc.kill()
+
+        with pytest.raises(ModelError) as err:
+            await conversation.send("Tell me everything about your bill, in detail.", on_chunk=kill_on_first_chunk)
+        assert err.value.kind in ("stream_broken", "unreachable", "timeout", "server")
+        assert conversation.pending_text == "Tell me everything about your bill, in detail."
+        saved = read_journal(conversation.record.folder)
+        assert [t.speaker for t in saved.turns] == ["customer"]  # nothing half-made kept
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
