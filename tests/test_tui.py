@@ -935,3 +935,35 @@ async def test_the_learner_is_asked_once_and_sessions_carry_the_name(workspace, 
     async with again.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert not isinstance(again.screen, LearnerModal)  # asked once
+
+
+async def test_models_screen_picks_tests_and_saves_a_model(workspace):
+    """Issue 13: the models screen lists the roles with their sources, the built-in and
+    recommended models and any server found; e saves the evaluator in the user config; t
+    makes one tiny real call and says whether the reply is usable for grading."""
+    from simulator.models.config import load_settings
+    from simulator.tui.models import ModelsScreen
+
+    app = make_app(workspace, ScriptedModel(completions=lambda m: '{"ok": true}'))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelsScreen)
+        text = screen_text(app.screen)
+        assert "customer   local/smollm2-135m  (from default" in text
+        table = app.screen.query_one("#models", DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert rows[0] == ["local/smollm2-135m", "built in (offline)"]
+        assert any("roleplay models pull qwen2.5-0.5b" in r[1] for r in rows)
+        await pilot.press("t")
+        await settle(pilot)
+        assert "answered in" in screen_text(app.screen) and "valid JSON: fit to grade" in screen_text(app.screen)
+        await pilot.press("e")
+        await settle(pilot)
+        table.move_cursor(row=table.row_count - 1)  # a download: not usable until pulled
+        await pilot.press("c")
+        await settle(pilot)
+    settings = load_settings(workspace)
+    assert settings.evaluator.model == "local/smollm2-135m" and "config.yaml" in settings.evaluator.sources["model"]
+    assert settings.persona.sources["model"].startswith("default")

@@ -203,8 +203,9 @@ def load_settings(workspace: Path | None = None, *, model: str | None = None,
     return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files, learner=learner)
 
 
-def save_learner(name: str) -> Path:
-    """Keep the learner's name or id in the user config file (other settings kept)."""
+def _update_user_config(change) -> Path:
+    """Apply ``change(data)`` to the user config file (other settings kept; a broken file is
+    refused with its place, never overwritten)."""
     import yaml
 
     from ..core.storage import atomic_write_text
@@ -212,10 +213,31 @@ def save_learner(name: str) -> Path:
     path = locations.user_config_file()
     data: dict = {}
     if path.is_file():
-        config, _ = load_model(path, ConfigFile, what="config file")  # refuses a broken file, with its place
+        load_model(path, ConfigFile, what="config file")
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     data.setdefault("version", 1)
-    data["learner"] = " ".join(name.split())[:80]
+    change(data)
+    ConfigFile.model_validate(data)  # what is written is a valid config
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
     return path
+
+
+def save_learner(name: str) -> Path:
+    """Keep the learner's name or id in the user config file (other settings kept)."""
+    return _update_user_config(lambda data: data.__setitem__("learner", " ".join(name.split())[:80]))
+
+
+def save_role_model(role: str, model: str, api_base: str | None = None) -> Path:
+    """Use ``model`` (at ``api_base``, for a server of your own) for ``role`` from now on.
+    Only the name of a key's environment variable is ever written, never a key."""
+    def change(data: dict) -> None:
+        section = data.setdefault(role, {}) or {}
+        section["model"] = model
+        if api_base:
+            section["api_base"] = api_base
+        else:
+            section.pop("api_base", None)
+        data[role] = section
+
+    return _update_user_config(change)

@@ -59,6 +59,7 @@ class RoleplayApp(App[int]):
     PALETTE = [
         ("history: open", "open_history", "List past sessions and read their transcripts"),
         ("progress: open", "open_progress", "Scores over time, pass rate, and what to practise next"),
+        ("models: open", "open_models", "Which model plays each role; servers found here; test and pick one"),
         ("app: quit", "quit", "Leave roleplay (an open session stays saved)"),
     ]
 
@@ -247,6 +248,12 @@ class RoleplayApp(App[int]):
             return None
         self.library_stale = True
         return conversation
+
+    def action_open_models(self) -> None:
+        from .models import ModelsScreen
+
+        if not isinstance(self.screen, ModelsScreen):
+            self.push_screen(ModelsScreen())
 
     def action_open_progress(self) -> None:
         from .progress import ProgressScreen

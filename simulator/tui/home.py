@@ -43,6 +43,7 @@ class HomeScreen(AppScreen):
         Binding("s", "focus_skill", "Skill", id="home.skill"),
         Binding("h", "app.open_history", "History", id="home.history"),
         Binding("p", "app.open_progress", "Progress", id="home.progress"),
+        Binding("m", "app.open_models", "Models", id="home.models", show=False),  # and "models: open"
         Binding("r", "reload", "Reload", id="home.reload", show=False),  # in the palette: "library: reload"
         Binding("escape", "focus_table", "Table", show=False, id="home.table"),
         Binding("q", "app.quit", "Quit", id="home.quit", show=False),

@@ -1,0 +1,169 @@
+"""Models: which model plays each role and where that setting came from; the model servers
+found on this computer and their models; local GGUF files; recommended downloads. c uses
+the highlighted model for the customer, e for the evaluator (saved in the user config),
+t tests it with one tiny real call (latency, and for the evaluator whether it answers JSON)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Footer, Static
+
+from .widgets import STYLES, AppScreen, fit
+
+
+@dataclass
+class Choice:
+    model: str
+    where: str  # built in, local file, a server's address, or a download
+    api_base: str | None = None
+    usable: bool = True  # False: a download to pull first
+
+
+class ModelsScreen(AppScreen):
+    """Pick, test and save the model for each role."""
+
+    CSS_PATH = STYLES / "history.tcss"
+    AUTO_FOCUS = "#models"
+    BINDINGS = [
+        Binding("c", "use('persona')", "Use for customer", id="models.customer"),
+        Binding("e", "use('evaluator')", "Use for evaluator", id="models.evaluator"),
+        Binding("t", "test", "Test", id="models.test"),
+        Binding("escape", "back", "Back", id="models.back"),
+    ]
+    PALETTE = [
+        ("models: use for the customer", "use('persona')", "The highlighted model plays the customer"),
+        ("models: use for the evaluator", "use('evaluator')", "The highlighted model grades sessions"),
+        ("models: test", "test", "One tiny real call: latency and a usable reply"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.choices: list[Choice] = []
+
+    def compose(self) -> ComposeResult:
+        yield Static("Models · who plays each role", classes="screen-title")
+        yield Static("", id="roles", markup=False)
+        table = DataTable(id="models", cursor_type="row", zebra_stripes=True)
+        table.loading = True
+        yield table
+        yield Static("Looking for model servers on this computer…", id="history-detail", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#models", DataTable)
+        table.add_column("Model", key="model", width=34)
+        table.add_column("Where", key="where", width=38)
+        self._show_roles()
+        self._load()
+
+    def _show_roles(self) -> None:
+        settings = self.rp.settings
+        if settings is None:
+            self.query_one("#roles", Static).update(self.rp.settings_error or "settings are still loading")
+            return
+        lines = [f"{label:<10} {s.model}  (from {s.sources.get('model', 'default')})"
+                 for label, s in (("customer", settings.persona), ("evaluator", settings.evaluator))]
+        self.query_one("#roles", Static).update("\n".join(lines))
+
+    @work(exclusive=True, group="models", exit_on_error=False)
+    async def _load(self) -> None:
+        import asyncio
+
+        from ..models import local_models
+        from ..models.discovery import discover
+
+        choices = [Choice(f"local/{local_models.BUILTIN_NAME}", "built in (offline)")]
+        try:
+            choices += [Choice(f"local/{m.name}", fit(m.path, 38)) for m in local_models.read_registry().models]
+        except Exception:  # noqa: BLE001 - a broken registry is reported by `roleplay models`
+            pass
+        settings = self.rp.settings
+        configured = [s.api_base for s in (settings.persona, settings.evaluator) if s.api_base] if settings else []
+        servers = await discover(configured)
+        for server in servers:
+            choices += [Choice(name, f"{server.kind} {server.api_base}",
+                               server.api_base if server.provider == "openai" else None)
+                        for name in server.litellm_names()]
+        pulled = {c.model for c in choices}
+        choices += [Choice(f"local/{r.name}", f"download {r.size_mb:,} MB: roleplay models pull {r.name}", usable=False)
+                    for r in local_models.RECOMMENDED if f"local/{r.name}" not in pulled]
+        await asyncio.sleep(0)
+        self.choices = choices
+        table = self.query_one("#models", DataTable)
+        table.loading = False
+        table.clear()
+        for i, c in enumerate(choices):
+            table.add_row(c.model, c.where, key=str(i))
+        found = (f"{len(servers)} model server{'s' if len(servers) != 1 else ''} found" if servers else
+                 "No model server answering here (Ollama 11434, LM Studio 1234, llama.cpp 8080, vLLM 8000).")
+        self.query_one("#history-detail", Static).update(
+            f"{found} c: customer · e: evaluator · t: test. A company gateway: `roleplay config` (its URL and the "
+            "NAME of the variable holding the key).")
+
+    def current(self) -> Choice | None:
+        table = self.query_one("#models", DataTable)
+        if not self.choices or not table.row_count:
+            return None
+        return self.choices[table.cursor_row]
+
+    def action_use(self, role: str) -> None:
+        from ..core.errors import RoleplayError
+        from ..models.config import load_settings, save_role_model
+
+        choice = self.current()
+        if choice is None:
+            return
+        if not choice.usable:
+            self.notify(f"Download it first: {choice.where.split(': ', 1)[-1]}", severity="warning")
+            return
+        try:
+            path = save_role_model(role, choice.model, choice.api_base)
+            self.rp.settings = load_settings(self.rp.workspace)
+        except (RoleplayError, OSError) as exc:
+            self.notify(f"Not saved: {exc}", severity="error", timeout=12)
+            return
+        label = "customer" if role == "persona" else "evaluator"
+        self.notify(f"The {label} is now {choice.model} (saved in {path}).", timeout=8)
+        self._show_roles()
+
+    def action_test(self) -> None:
+        choice = self.current()
+        if choice is not None and choice.usable:
+            self.query_one("#history-detail", Static).update(f"Testing {choice.model}…")
+            self._test(choice)
+
+    @work(exclusive=True, group="model-test", exit_on_error=False)
+    async def _test(self, choice: Choice) -> None:
+        import time
+
+        from ..core.errors import RoleplayError
+        from ..core.text import parse_json_object
+        from ..models.config import RoleSettings
+
+        model = self.rp.model_factory(RoleSettings(role="evaluator", model=choice.model, api_base=choice.api_base,
+                                                   max_tokens=40, timeout=30))
+        started = time.monotonic()
+        try:
+            reply = await model.complete([{"role": "user", "content": 'Answer with JSON only: {"ok": true}'}],
+                                         max_tokens=40, temperature=0.0)
+        except RoleplayError as exc:
+            result = f"{choice.model}: failed — {exc}"
+        else:
+            json_ok = parse_json_object(reply.text) is not None
+            result = (f"{choice.model}: answered in {time.monotonic() - started:.2f} s; "
+                      + ("valid JSON: fit to grade." if json_ok else "no valid JSON: not fit to grade, may still "
+                                                                     "play a customer."))
+        self.query_one("#history-detail", Static).update(result)
+
+    @on(DataTable.RowHighlighted, "#models")
+    def _highlighted(self) -> None:
+        choice = self.current()
+        if choice is not None and not choice.usable:
+            self.query_one("#history-detail", Static).update(f"{choice.model}: {choice.where}")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
