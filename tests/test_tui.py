@@ -955,7 +955,7 @@ async def test_models_screen_picks_tests_and_saves_a_model(workspace):
         table = app.screen.query_one("#models", DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert rows[0] == ["local/smollm2-135m", "built in (offline)"]
-        assert any("roleplay models pull qwen2.5-0.5b" in r[1] for r in rows)
+        assert any(r[0] == "local/qwen2.5-0.5b" and r[1].startswith("download, 491 MB") for r in rows)
         await pilot.press("t")
         await settle(pilot)
         assert "answered in" in screen_text(app.screen) and "valid JSON: fit to grade" in screen_text(app.screen)

@@ -459,7 +459,8 @@ def evidence_summary(criteria: list[dict[str, Any]], rubric: Rubric) -> dict[str
     ranked = sorted(criteria, key=lambda c: (c["score"], -c["weight"]))
     low, high = rubric.scale
     strong = [c for c in reversed(ranked) if c["score"] >= low + 0.75 * (high - low)]
-    return {"strengths": [f"{c['name']}: {c['reason'].removeprefix('From the transcript: ')}" for c in strong][:3],
+    return {"strengths": [f"{c['name']}: {c['reason'].removeprefix('From the transcript: ').rstrip('.')}"
+                          for c in strong][:3],
             "changes": [f"{c['name']}: {c['improvement']}" for c in ranked if c["improvement"]][:3],
             "better_replies": []}
 

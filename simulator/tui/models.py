@@ -21,12 +21,17 @@ class Choice:
     where: str  # built in, local file, a server's address, or a download
     api_base: str | None = None
     usable: bool = True  # False: a download to pull first
+    pull: str = ""  # the command that downloads it
 
 
 class ModelsScreen(AppScreen):
     """Pick, test and save the model for each role."""
 
     CSS_PATH = STYLES / "history.tcss"
+    DEFAULT_CSS = """
+    ModelsScreen #roles { padding: 0 1; height: auto; }
+    ModelsScreen #models { height: 1fr; margin: 0 1; }
+    """
     AUTO_FOCUS = "#models"
     BINDINGS = [
         Binding("c", "use('persona')", "Use for customer", id="models.customer"),
@@ -89,7 +94,8 @@ class ModelsScreen(AppScreen):
                                server.api_base if server.provider == "openai" else None)
                         for name in server.litellm_names()]
         pulled = {c.model for c in choices}
-        choices += [Choice(f"local/{r.name}", f"download {r.size_mb:,} MB: roleplay models pull {r.name}", usable=False)
+        choices += [Choice(f"local/{r.name}", f"download, {r.size_mb:,} MB: {r.note}", usable=False,
+                           pull=f"roleplay models pull {r.name}")
                     for r in local_models.RECOMMENDED if f"local/{r.name}" not in pulled]
         await asyncio.sleep(0)
         self.choices = choices
@@ -98,6 +104,7 @@ class ModelsScreen(AppScreen):
         table.clear()
         for i, c in enumerate(choices):
             table.add_row(c.model, c.where, key=str(i))
+        table.focus()
         found = (f"{len(servers)} model server{'s' if len(servers) != 1 else ''} found" if servers else
                  "No model server answering here (Ollama 11434, LM Studio 1234, llama.cpp 8080, vLLM 8000).")
         self.query_one("#history-detail", Static).update(
@@ -118,7 +125,7 @@ class ModelsScreen(AppScreen):
         if choice is None:
             return
         if not choice.usable:
-            self.notify(f"Download it first: {choice.where.split(': ', 1)[-1]}", severity="warning")
+            self.notify(f"Download it first: {choice.pull}", severity="warning")
             return
         try:
             path = save_role_model(role, choice.model, choice.api_base)
@@ -163,7 +170,8 @@ class ModelsScreen(AppScreen):
     def _highlighted(self) -> None:
         choice = self.current()
         if choice is not None and not choice.usable:
-            self.query_one("#history-detail", Static).update(f"{choice.model}: {choice.where}")
+            self.query_one("#history-detail", Static).update(f"{choice.model}: {choice.where}\nDownload it with: "
+                                                             f"{choice.pull} (then it is listed as a local file)")
 
     def action_back(self) -> None:
         self.app.pop_screen()

@@ -21,6 +21,7 @@ class ProgressScreen(AppScreen):
     """How the learner is doing across sessions."""
 
     CSS_PATH = STYLES / "history.tcss"
+    DEFAULT_CSS = "ProgressScreen #progress { padding: 0 1; }"
     BINDINGS = [
         Binding("escape", "back", "Back", id="progress.back"),
         Binding("1", "practise(0)", "Practise 1st", id="progress.first"),
