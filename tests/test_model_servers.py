@@ -7,24 +7,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from servers import free_port, start_llama_server, stop
 
 from simulator.models.discovery import discover, discovery_lines
 from simulator.practice.sessions import list_session_folders, read_session
 
 pytestmark = pytest.mark.real_model
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,36 +28,17 @@ def llama_server():
     if not builtin_model_installed():
         pytest.skip("the built-in model is not installed")
     pytest.importorskip("llama_cpp.server.app", reason="llama-cpp-python[server] is not installed")
-    from simulator.models.local_models import builtin_path
-
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(builtin_path()),
-                             "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-                             "--n_ctx", "2048", "--verbose", "False"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120  # a guard against a server that never starts, not a speed target
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"llama server exited: {proc.stderr.read()[-500:]}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    port = free_port()
+    proc = start_llama_server(port)
+    yield f"http://127.0.0.1:{port}/v1"
+    stop(proc)
 
 
 def test_discovery_finds_the_server_and_its_model(llama_server):
     servers = asyncio.run(discover(known=[("llama.cpp server", llama_server, "openai")]))
     assert len(servers) == 1 and servers[0].models == ["smollm2"]
     assert "openai/smollm2" in "\n".join(discovery_lines(servers))
-    nothing = asyncio.run(discover(known=[("vLLM", f"http://127.0.0.1:{_free_port()}/v1", "openai")]))
+    nothing = asyncio.run(discover(known=[("vLLM", f"http://127.0.0.1:{free_port()}/v1", "openai")]))
     assert nothing == []
 
 
@@ -87,24 +61,6 @@ def test_a_session_is_played_and_graded_through_the_server(llama_server, workspa
     assert not any(Path(p).suffix == ".tmp" for p in os.listdir(record.folder))
 
 
-def _start_server(port: int):
-    from simulator.models.local_models import builtin_path
-
-    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(builtin_path()),
-                             "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-                             "--n_ctx", "2048", "--verbose", "False"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    pytest.fail("the llama server did not start")
-
-
 async def test_a_server_stopped_mid_reply_is_a_fault_like_any_other(llama_server, workspace):
     """The server dies while the customer's reply streams: the learner's message is handed
     back, the journal keeps everything before it, and the error names the cause."""
@@ -115,8 +71,8 @@ async def test_a_server_stopped_mid_reply_is_a_fault_like_any_other(llama_server
     from simulator.practice.engine import Conversation
     from simulator.practice.sessions import read_journal
 
-    port = _free_port()
-    proc = _start_server(port)
+    port = free_port()
+    proc = start_llama_server(port)
     try:
         settings = RoleSettings(role="persona", model="openai/smollm2", api_base=f"http://127.0.0.1:{port}/v1",
                                 max_tokens=150, timeout=20)

@@ -151,7 +151,9 @@ def retry_after(exc: BaseException) -> float | None:
         candidates.append(response.headers)
     for headers in candidates:
         try:
-            value = headers.get("retry-after") or headers.get("Retry-After")
+            # a LiteLLM Proxy passes its router's wait on as llm_provider-retry-after
+            value = (headers.get("retry-after") or headers.get("Retry-After")
+                     or headers.get("llm_provider-retry-after"))
         except Exception:
             continue
         if value is None:
@@ -179,6 +181,10 @@ def classify(exc: BaseException) -> tuple[str, bool]:
     text = str(exc).lower()
     if "missing credentials" in text or "api_key client option must be set" in text:
         return "missing_key", False
+    if "no connected db" in text:  # a LiteLLM Proxy without a database: only its master key works
+        return "auth", False
+    if "invalid model name passed" in text:  # a LiteLLM Proxy that does not route this model
+        return "not_found", False
     if _name_lookup_failed(exc):  # no DNS: offline, and retrying in seconds will not change that
         return "unreachable", False
     if name == "MidStreamFallbackError":  # litellm: a stream dropped, stalled or garbled halfway
@@ -245,7 +251,8 @@ _HINTS = {
     "rate_limit": "rate limit or quota exceeded at the provider: wait a minute and try again, or check "
                   "your plan's quota",
     "server": "the provider had a server error: try again in a moment",
-    "not_found": "unknown model '{model}': check the name (`roleplay models` lists what is configured)",
+    "not_found": "unknown model '{model}' at {where}: check the name (`roleplay models` lists what is configured "
+                 "and what the servers here serve; a proxy's /v1/models lists what your key may use)",
     "bad_request": "the provider rejected the request: check the model name and settings in `roleplay config`",
     "context_window": "the conversation is too long for this model: end the session, or use a model with "
                       "a larger context",
