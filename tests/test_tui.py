@@ -967,3 +967,27 @@ async def test_models_screen_picks_tests_and_saves_a_model(workspace):
     settings = load_settings(workspace)
     assert settings.evaluator.model == "local/smollm2-135m" and "config.yaml" in settings.evaluator.sources["model"]
     assert settings.persona.sources["model"].startswith("default")
+
+
+async def test_a_company_gateway_is_saved_by_name_of_its_key_never_the_key(workspace):
+    from simulator.core import locations
+    from simulator.models.config import load_settings
+
+    app = make_app(workspace)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("m")
+        await settle(pilot)
+        for fields in (["https://llm.example.com", "sk-live-abcdef123456", "openai/customer", ""],
+                       ["https://llm.example.com", "ROLEPLAY_PROXY_KEY", "openai/customer", "openai/grader"]):
+            await pilot.press("g")
+            await pilot.pause()
+            for value in fields:
+                await pilot.press(*value, "enter") if value else await pilot.press("enter")
+            await settle(pilot)
+    config = locations.user_config_file().read_text()
+    assert "sk-live-abcdef123456" not in config  # refused, never written
+    settings = load_settings(workspace)
+    assert settings.persona.model == "openai/customer" and settings.evaluator.model == "openai/grader"
+    assert settings.persona.api_base == "https://llm.example.com" and settings.evaluator.api_key_env == \
+        "ROLEPLAY_PROXY_KEY"

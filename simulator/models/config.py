@@ -228,16 +228,18 @@ def save_learner(name: str) -> Path:
     return _update_user_config(lambda data: data.__setitem__("learner", " ".join(name.split())[:80]))
 
 
-def save_role_model(role: str, model: str, api_base: str | None = None) -> Path:
-    """Use ``model`` (at ``api_base``, for a server of your own) for ``role`` from now on.
-    Only the name of a key's environment variable is ever written, never a key."""
+def save_role_model(role: str, model: str, api_base: str | None = None, api_key_env: str | None = None) -> Path:
+    """Use ``model`` (at ``api_base``, for a server of your own or a company gateway, with the
+    key in the variable ``api_key_env``) for ``role`` from now on. Only the NAME of a key's
+    environment variable is ever written, never a key (the config's own check refuses one)."""
     def change(data: dict) -> None:
         section = data.setdefault(role, {}) or {}
         section["model"] = model
-        if api_base:
-            section["api_base"] = api_base
-        else:
-            section.pop("api_base", None)
+        for key, value in (("api_base", api_base), ("api_key_env", api_key_env)):
+            if value:
+                section[key] = value
+            else:
+                section.pop(key, None)
         data[role] = section
 
     return _update_user_config(change)

@@ -37,12 +37,14 @@ class ModelsScreen(AppScreen):
         Binding("c", "use('persona')", "Use for customer", id="models.customer"),
         Binding("e", "use('evaluator')", "Use for evaluator", id="models.evaluator"),
         Binding("t", "test", "Test", id="models.test"),
+        Binding("g", "gateway", "Gateway", id="models.gateway"),
         Binding("escape", "back", "Back", id="models.back"),
     ]
     PALETTE = [
         ("models: use for the customer", "use('persona')", "The highlighted model plays the customer"),
         ("models: use for the evaluator", "use('evaluator')", "The highlighted model grades sessions"),
         ("models: test", "test", "One tiny real call: latency and a usable reply"),
+        ("models: company gateway", "gateway", "A LiteLLM Proxy or other gateway: URL, key variable, models"),
     ]
 
     def __init__(self) -> None:
@@ -108,8 +110,8 @@ class ModelsScreen(AppScreen):
         found = (f"{len(servers)} model server{'s' if len(servers) != 1 else ''} found" if servers else
                  "No model server answering here (Ollama 11434, LM Studio 1234, llama.cpp 8080, vLLM 8000).")
         self.query_one("#history-detail", Static).update(
-            f"{found} c: customer · e: evaluator · t: test. A company gateway: `roleplay config` (its URL and the "
-            "NAME of the variable holding the key).")
+            f"{found} c: customer · e: evaluator · t: test · g: a company gateway (its URL and the NAME of the "
+            "variable holding your key).")
 
     def current(self) -> Choice | None:
         table = self.query_one("#models", DataTable)
@@ -135,6 +137,34 @@ class ModelsScreen(AppScreen):
             return
         label = "customer" if role == "persona" else "evaluator"
         self.notify(f"The {label} is now {choice.model} (saved in {path}).", timeout=8)
+        self._show_roles()
+
+    def action_gateway(self) -> None:
+        from .gateway import GatewayModal
+
+        self.app.push_screen(GatewayModal(), self._gateway_given)
+
+    def _gateway_given(self, gateway) -> None:
+        from ..core.errors import RoleplayError
+        from ..models.config import load_settings, save_role_model
+
+        if gateway is None:
+            return
+        import re
+
+        if gateway.key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", gateway.key_env):
+            self.notify("That looks like a key, not the NAME of a variable: put the key in a variable "
+                        "(export ROLEPLAY_PROXY_KEY=…) and give its name. Nothing was saved.", severity="error",
+                        timeout=15)
+            return
+        try:
+            save_role_model("persona", gateway.customer, gateway.url, gateway.key_env or None)
+            path = save_role_model("evaluator", gateway.evaluator, gateway.url, gateway.key_env or None)
+            self.rp.settings = load_settings(self.rp.workspace)
+        except (RoleplayError, OSError, ValueError) as exc:
+            self.notify(f"Not saved: {' '.join(str(exc).split())[:300]}", severity="error", timeout=15)
+            return
+        self.notify(f"Both roles now go through {gateway.url} (saved in {path}); t tests them.", timeout=10)
         self._show_roles()
 
     def action_test(self) -> None:
