@@ -139,7 +139,7 @@ def cmd_config(args: argparse.Namespace) -> int:
     for role in ("persona", "evaluator"):
         s = settings.role(role)
         print(f"[{role}]")
-        for key in ("model", "temperature", "max_tokens", "timeout", "api_base", "api_key_env"):
+        for key in ("model", "temperature", "max_tokens", "timeout", "api_base", "api_key_env", "capable"):
             value = getattr(s, key)
             print(f"  {key:<12} {value if value is not None else '-':<32} ({s.sources.get(key, 'default')})")
         print(f"  {'api key':<12} {s.masked_key()}")

@@ -103,3 +103,21 @@ def test_the_learner_is_kept_in_the_user_config_with_the_rest(workspace, monkeyp
     assert out.returncode == 0 and "learner: L-0142" in out.stdout
     settings = load_settings(workspace)
     assert settings.learner == "L-0142" and settings.evaluator.model == "openai/gpt-4o-mini"
+
+
+def test_a_small_model_behind_a_server_can_be_marked_not_capable(workspace):
+    """Issue 13: a 135M model served by llama.cpp looks like any hosted model by its name;
+    `capable: false` gives it the built-in model's rules (no director, vetted replies, rule
+    hints, grades from evidence) without what needs the model in-process."""
+    from simulator.models.config import load_settings
+
+    (workspace / "roleplay.yaml").write_text("persona:\n  model: openai/smollm2\n  api_base: http://127.0.0.1:8080/v1\n"
+                                             "  capable: false\nevaluator:\n  model: openai/smollm2\n"
+                                             "  api_base: http://127.0.0.1:8080/v1\n  capable: false\n")
+    settings = load_settings(workspace)
+    persona, evaluator = settings.persona.capabilities, settings.evaluator.capabilities
+    assert not persona.director and not persona.steady_character and not persona.prefill
+    assert not evaluator.judge and not evaluator.coach
+    assert "roleplay.yaml" in settings.persona.sources["capable"]
+    (workspace / "roleplay.yaml").write_text("persona:\n  model: openai/gpt-4o-mini\n")
+    assert load_settings(workspace).persona.capabilities.director

@@ -60,6 +60,10 @@ class RoleConfig(FileModel):
     timeout: float | None = Field(None, gt=0, le=3600, description="seconds of silence before retrying")
     api_base: str | None = Field(None, description="base URL of an OpenAI-compatible server or proxy")
     api_key_env: str | None = Field(None, description="name of the environment variable holding the API key")
+    capable: bool | None = Field(None, description=(
+        "false for a small model behind a server (under about 3B): the customer's moves are then decided by rules "
+        "and its replies vetted before they show, the hint and the grade come from rules, as for the built-in "
+        "model; default: true for every model but the built-in one"))
 
     @field_validator("api_key_env")
     @classmethod
@@ -100,6 +104,9 @@ CAPABLE = Capabilities()
 # JSON, and its candidates are drawn in the background and shown only once the audit passes.
 SMALL = Capabilities(director=False, steady_character=False, candidates=4, prefix_cache=True, prefill=True,
                      coach=False, judge=False)
+# A small model behind a server (``capable: false``): the same rules, without what needs the
+# model in this process (the kept prompt, continuing a reply from given words).
+SMALL_SERVED = Capabilities(director=False, steady_character=False, candidates=3, coach=False, judge=False)
 
 
 @dataclass
@@ -113,6 +120,7 @@ class RoleSettings:
     timeout: float = 60.0
     api_base: str | None = None
     api_key_env: str | None = None
+    capable: bool | None = None
     sources: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -127,6 +135,8 @@ class RoleSettings:
     def capabilities(self) -> Capabilities:
         if self.is_builtin:
             return SMALL
+        if self.capable is False:
+            return replace(SMALL_SERVED, prefix_cache=True) if self.is_local else SMALL_SERVED
         return replace(CAPABLE, prefix_cache=True) if self.is_local else CAPABLE
 
     def api_key(self) -> str | None:
@@ -182,7 +192,8 @@ def load_settings(workspace: Path | None = None, *, model: str | None = None,
     roles = {}
     for role in ROLES:
         settings = RoleSettings(role=role, **ROLE_DEFAULTS[role])
-        settings.sources = {k: "default" for k in ("model", *ROLE_DEFAULTS[role], "api_base", "api_key_env")}
+        settings.sources = {k: "default" for k in ("model", *ROLE_DEFAULTS[role], "api_base", "api_key_env",
+                                                   "capable")}
         settings.sources["model"] = "default (built-in offline model)"
         for path, config, doc in parsed:
             role_config: RoleConfig = getattr(config, role)
