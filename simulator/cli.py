@@ -174,7 +174,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         if not args.target:
             print("roleplay: models pull needs a model name (`roleplay models` lists them)", file=sys.stderr)
             return 2
-        print(modelcheck.pull(args.target))
+        def progress(p) -> None:
+            print(f"\r{p.line()}   ", end="", file=sys.stderr, flush=True)
+
+        try:
+            message = modelcheck.pull(args.target, on_progress=progress)
+        finally:
+            print(file=sys.stderr)
+        print(message)
         return 0
     print(f"roleplay: unknown models action '{action}' — use list, check, add or pull", file=sys.stderr)
     return 2

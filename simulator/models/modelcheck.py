@@ -108,8 +108,9 @@ def _online(timeout: float = 3.0) -> bool:
         return False
 
 
-def pull(name: str) -> str:
-    """Download a recommended GGUF model into the user data folder (resumable)."""
+def pull(name: str, on_progress=None, cancel=None) -> str:
+    """Download a recommended GGUF model into the user data folder: progress, resume, and
+    the hub's SHA-256 checked before the file is used (:mod:`.download`)."""
     rec = next((r for r in local_models.RECOMMENDED if r.name == name), None)
     if rec is None:
         from ..content.formats import suggest
@@ -120,13 +121,9 @@ def pull(name: str) -> str:
     if not _online():
         raise RoleplayError(f"cannot reach the Hugging Face hub (no network?) — connect and run "
                             f"`roleplay models pull {name}` again; an interrupted download resumes")
-    from huggingface_hub import hf_hub_download
+    from .download import download, hub_url
 
-    target = locations.ensure(locations.models_dir() / rec.name)
-    try:
-        path = hf_hub_download(repo_id=rec.repo, filename=rec.filename, local_dir=target)
-    except Exception as exc:  # network dropped mid-way, hub error: one line, resumable
-        raise RoleplayError(f"download of {rec.name} failed ({type(exc).__name__}: {str(exc)[:120]}) — run "
-                            "the same command again to resume") from None
+    target = locations.ensure(locations.models_dir() / rec.name) / rec.filename
+    path = download(hub_url(rec.repo, rec.filename), target, on_progress=on_progress, cancel=cancel)
     entry = local_models.register(rec.name, Path(path), source=f"hf:{rec.repo}/{rec.filename}")
     return f"pulled local/{entry.name} ({rec.size_mb:,} MB) -> {entry.path}; use it with ROLEPLAY_MODEL=local/{entry.name}"

@@ -38,6 +38,8 @@ class ModelsScreen(AppScreen):
         Binding("e", "use('evaluator')", "Use for evaluator", id="models.evaluator"),
         Binding("t", "test", "Test", id="models.test"),
         Binding("g", "gateway", "Gateway", id="models.gateway"),
+        Binding("d", "download", "Download", id="models.download", show=False),
+        Binding("x", "cancel_download", "Stop download", id="models.cancel", show=False),
         Binding("escape", "back", "Back", id="models.back"),
     ]
     PALETTE = [
@@ -45,11 +47,15 @@ class ModelsScreen(AppScreen):
         ("models: use for the evaluator", "use('evaluator')", "The highlighted model grades sessions"),
         ("models: test", "test", "One tiny real call: latency and a usable reply"),
         ("models: company gateway", "gateway", "A LiteLLM Proxy or other gateway: URL, key variable, models"),
+        ("models: download", "download", "Download the highlighted recommended model (x stops; it resumes)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
+        import threading
+
         self.choices: list[Choice] = []
+        self.stop_download = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield Static("Models · who plays each role", classes="screen-title")
@@ -77,7 +83,7 @@ class ModelsScreen(AppScreen):
         self.query_one("#roles", Static).update("\n".join(lines))
 
     @work(exclusive=True, group="models", exit_on_error=False)
-    async def _load(self) -> None:
+    async def _load(self, note: str = "") -> None:
         import asyncio
 
         from ..models import local_models
@@ -109,9 +115,9 @@ class ModelsScreen(AppScreen):
         table.focus()
         found = (f"{len(servers)} model server{'s' if len(servers) != 1 else ''} found" if servers else
                  "No model server answering here (Ollama 11434, LM Studio 1234, llama.cpp 8080, vLLM 8000).")
-        self.query_one("#history-detail", Static).update(
+        self.query_one("#history-detail", Static).update(note or (
             f"{found} c: customer · e: evaluator · t: test · g: a company gateway (its URL and the NAME of the "
-            "variable holding your key).")
+            "variable holding your key)."))
 
     def current(self) -> Choice | None:
         table = self.query_one("#models", DataTable)
@@ -167,6 +173,35 @@ class ModelsScreen(AppScreen):
         self.notify(f"Both roles now go through {gateway.url} (saved in {path}); t tests them.", timeout=10)
         self._show_roles()
 
+    def action_download(self) -> None:
+        choice = self.current()
+        if choice is None or choice.usable:
+            self.notify("Pick one of the downloads (the rows that say 'download').", timeout=5)
+            return
+        self.stop_download.clear()
+        self._download(choice)
+
+    def action_cancel_download(self) -> None:
+        self.stop_download.set()
+
+    @work(thread=True, exclusive=True, group="download", exit_on_error=False)
+    def _download(self, choice: Choice) -> None:
+        from ..core.errors import RoleplayError
+        from ..models.modelcheck import pull
+
+        detail = self.query_one("#history-detail", Static)
+        name = choice.model.removeprefix("local/")
+
+        def progress(p) -> None:
+            self.app.call_from_thread(detail.update, f"Downloading {name}: {p.line()} · x stops (it resumes)")
+
+        try:
+            message = pull(name, on_progress=progress, cancel=self.stop_download)
+        except RoleplayError as exc:
+            self.app.call_from_thread(detail.update, f"{name}: {exc}")
+            return
+        self.app.call_from_thread(self._load, message)
+
     def action_test(self) -> None:
         choice = self.current()
         if choice is not None and choice.usable:
@@ -200,8 +235,8 @@ class ModelsScreen(AppScreen):
     def _highlighted(self) -> None:
         choice = self.current()
         if choice is not None and not choice.usable:
-            self.query_one("#history-detail", Static).update(f"{choice.model}: {choice.where}\nDownload it with: "
-                                                             f"{choice.pull} (then it is listed as a local file)")
+            self.query_one("#history-detail", Static).update(f"{choice.model}: {choice.where}\nd downloads it here "
+                                                             f"(x stops; it resumes), or: {choice.pull}")
 
     def action_back(self) -> None:
         self.app.pop_screen()
