@@ -170,7 +170,8 @@ class ModelsScreen(AppScreen):
         except (RoleplayError, OSError, ValueError) as exc:
             self.notify(f"Not saved: {' '.join(str(exc).split())[:300]}", severity="error", timeout=15)
             return
-        self.notify(f"Both roles now go through {gateway.url} (saved in {path}); t tests them.", timeout=10)
+        self.notify(f"Both roles now go through {gateway.url} (saved in {path}); `roleplay models check` tests "
+                    "them.", timeout=10)
         self._show_roles()
 
     def action_download(self) -> None:
