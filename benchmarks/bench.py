@@ -1,7 +1,9 @@
 """Speed and memory figures for the README. Run: python benchmarks/bench.py
 
 Measures, on this machine:
-* `roleplay --help` and `roleplay validate` wall time (median of 5 runs, new process each);
+* `roleplay --help`, `roleplay validate` and `roleplay models` (no server listening) wall time
+  (median of 5 runs, new process each), and how soon `roleplay models pull` gives up with
+  no network;
 * the TUI's first paint: in a real terminal (tmux, 80x24, until the first persona name is
   on screen, next to a bare Textual app; see firstpaint.py), and in-process headless
   (new process: import, build the app, first screen composed);
@@ -92,6 +94,18 @@ def main() -> None:
 
     figures["help_s"] = timed([PY, "-m", "simulator", "--help"], env)
     figures["validate_s"] = timed([PY, "-m", "simulator", "validate"], env)
+    # nothing listening: the discovery probes (300 ms each, in parallel) are all it waits for
+    figures["models_listing_s"] = timed([PY, "-m", "simulator", "models"], env)
+    with tempfile.TemporaryDirectory() as nowhere:  # a port nobody listens on stands in for "no network"
+        import socket
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+        start = time.perf_counter()
+        subprocess.run([PY, "-m", "simulator", "models", "pull", "qwen2.5-0.5b"], capture_output=True,
+                       env={**env, "HF_ENDPOINT": dead, "ROLEPLAY_DATA_DIR": nowhere})
+        figures["models_pull_offline_s"] = time.perf_counter() - start  # goal: fails in seconds, not minutes
     paints = []
     for _ in range(3):
         out = subprocess.run([PY, "-c", FIRST_PAINT, str(ws)], env=env, capture_output=True, text=True, check=True)
