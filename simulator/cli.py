@@ -243,11 +243,11 @@ def cmd_progress(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from .grading import run as grading
+    from .practice.sessions import is_session_folder
 
     sessions = args.session or []
     if len(sessions) > 1 or args.all or (sessions and Path(sessions[0]).is_dir()
-                                         and not any((Path(sessions[0]) / f).is_file()
-                                                     for f in ("journal.jsonl", "session.json"))):
+                                         and not is_session_folder(Path(sessions[0]))):
         from .trainer import cohort
 
         return cohort.run_evaluate(args, _workspace(args))

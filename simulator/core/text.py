@@ -130,6 +130,12 @@ def dismisses(text: str) -> bool:
     return bool(_DISMISSES.search(text))
 
 
+def bar(done: int, total: int, width: int = 20) -> str:
+    """A progress bar for the terminal: ``[#####     ]``."""
+    filled = width * done // max(1, total)
+    return "[" + "#" * filled + " " * (width - filled) + "]"
+
+
 def neutralise(text: str) -> str:
     """Text as data in a prompt: angle brackets become look-alikes, so nothing a learner or
     a customer wrote can close the block it sits in (``</transcript>``) or open a new one."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..content.rubric import Rubric
 from ..core.errors import RoleplayError
+from ..core.text import bar
 
 
 def session_rubric(record, library=None, rubric_id: str | None = None) -> Rubric:
@@ -72,12 +73,12 @@ def run_cli(args: argparse.Namespace, workspace: Path) -> int:
             return 0
         failures = 0
         for number, record in enumerate(reversed(waiting), 1):
-            bar = "#" * (20 * (number - 1) // len(waiting))
-            print(f"[{bar:<20}] {number - 1}/{len(waiting)} grading {record.session_id}…", file=sys.stderr)
+            print(f"{bar(number - 1, len(waiting))} {number - 1}/{len(waiting)} grading {record.session_id}…",
+                  file=sys.stderr)
             outcome = grade(record, session_rubric(record, library, args.rubric), settings)
             failures += outcome.evaluation is None or outcome.pending_reason is not None
             _print_outcome(record, outcome, args.json)
-        print(f"[{'#' * 20}] {len(waiting)}/{len(waiting)} done, {failures} still pending", file=sys.stderr)
+        print(f"{bar(1, 1)} {len(waiting)}/{len(waiting)} done, {failures} still pending", file=sys.stderr)
         return 1 if failures else 0
     if not args.session:
         raise RoleplayError("name a session to grade (`roleplay sessions` lists them), or use --pending")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..core.errors import RoleplayError
+from ..core.text import bar
 
 CHUNK = 1 << 16
 
@@ -40,10 +41,8 @@ class Progress:
     def line(self, width: int = 20) -> str:
         mb = 1024 * 1024
         if self.total:
-            filled = int(width * self.done / self.total)
-            bar = "#" * filled + " " * (width - filled)
             left = f" · {self.eta_s:.0f} s left" if self.eta_s is not None else ""
-            return (f"[{bar}] {self.done / mb:,.1f}/{self.total / mb:,.1f} MB · {self.speed / mb:.1f} MB/s{left}")
+            return (f"{bar(self.done, self.total, width)} {self.done / mb:,.1f}/{self.total / mb:,.1f} MB · {self.speed / mb:.1f} MB/s{left}")
         return f"{self.done / mb:,.1f} MB · {self.speed / mb:.1f} MB/s"
 
 

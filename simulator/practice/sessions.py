@@ -264,7 +264,7 @@ def read_journal(folder: Path) -> SessionRecord:
 def load_session(workspace: Path, session: str) -> SessionRecord:
     """A session by id, id prefix, folder path, or ``last``."""
     candidate = Path(session)
-    if (candidate / JOURNAL).is_file() or (candidate / RECORD).is_file():
+    if is_session_folder(candidate):
         return read_session(candidate)
     folders = list_session_folders(workspace)
     if session == "last" and folders:
@@ -277,12 +277,17 @@ def load_session(workspace: Path, session: str) -> SessionRecord:
     raise NotFoundError(f"no session '{session}' in {sessions_dir(workspace)} — `roleplay sessions` lists them")
 
 
+def is_session_folder(path: Path) -> bool:
+    """Does ``path`` hold a session (a journal, or a session.json)?"""
+    return (Path(path) / JOURNAL).is_file() or (Path(path) / RECORD).is_file()
+
+
 def list_session_folders(workspace: Path) -> list[Path]:
     """Session folders (a journal or a session.json in them), newest first."""
     folder = sessions_dir(workspace)
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if (p / JOURNAL).is_file() or (p / RECORD).is_file()),
+    return sorted((p for p in folder.iterdir() if is_session_folder(p)),
                   key=lambda p: p.name, reverse=True)
 
 

@@ -64,6 +64,18 @@ class SessionSummary:
     def graded(self) -> bool:
         return self.score is not None
 
+    def on_five(self, score: float) -> float:
+        """``score`` of this session's rubric scale, put on 1-5 (rubrics may differ)."""
+        low, high = self.scale if len(self.scale) == 2 else (1, 5)
+        return 1 + 4 * (score - low) / max(1, high - low)
+
+    @property
+    def duration_text(self) -> str:
+        """"m:ss", or "–" when unknown."""
+        if self.duration_s is None:
+            return "–"
+        return f"{int(self.duration_s // 60)}:{int(self.duration_s % 60):02d}"
+
     def started(self) -> datetime | None:
         try:
             return datetime.fromisoformat(self.started_at)
@@ -229,7 +241,7 @@ def summary_line(r: SessionSummary) -> str:
         return f"{r.folder}  unreadable: {r.reason}"
     started = r.started()
     when = started.astimezone().strftime("%Y-%m-%d %H:%M") if started else "?"
-    duration = f"{int(r.duration_s // 60)}:{int(r.duration_s % 60):02d}" if r.duration_s is not None else "–"
+    duration = r.duration_text
     score = f"{r.score:.2f} {'pass' if r.passed else 'not yet'}" if r.score is not None else "–"
     return (f"{r.folder}  {when}  {r.persona_name[:22]:<22} {duration:>6}  {(r.outcome or 'open').replace('_', ' '):<16}"
             f" {score:<12} {r.status}")

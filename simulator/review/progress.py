@@ -71,11 +71,6 @@ class Progress:
                 "suggested": [{"persona_id": i, "name": n, "difficulty": d} for i, n, d in self.suggested]}
 
 
-def _to_five(score: float, scale: list[int]) -> float:
-    low, high = (scale + [1, 5])[:2] if len(scale) == 2 else (1, 5)
-    return 1 + 4 * (score - low) / max(1, high - low)
-
-
 def progress(rows: list["SessionSummary"], personas: list["Persona"] | None = None, *,
              now: datetime | None = None) -> Progress:
     """Progress over ``rows`` (the history index, any order)."""
@@ -91,7 +86,7 @@ def progress(rows: list["SessionSummary"], personas: list["Persona"] | None = No
     names: dict[str, str] = {}
     for r in graded:
         for cid, score in r.criteria.items():
-            series.setdefault(cid, []).append(_to_five(score, r.scale))
+            series.setdefault(cid, []).append(r.on_five(score))
             names[cid] = r.criterion_names.get(cid, cid)
     for cid, scores in series.items():
         k = max(1, min(3, len(scores) // 2))  # the first and the latest k never overlap

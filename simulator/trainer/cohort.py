@@ -32,15 +32,15 @@ CONCURRENCY = 4
 
 def session_folders(paths: list[Path]) -> list[Path]:
     """The session folders under each path: itself, its children, or its sessions/."""
-    from ..practice.sessions import JOURNAL, RECORD
+    from ..practice.sessions import is_session_folder
 
     found: list[Path] = []
     for path in map(Path, paths):
-        if (path / JOURNAL).is_file() or (path / RECORD).is_file():
+        if is_session_folder(path):
             found.append(path)
             continue
         base = path / "sessions" if (path / "sessions").is_dir() else path
-        found += sorted(p for p in base.iterdir() if p.is_dir() and ((p / JOURNAL).is_file() or (p / RECORD).is_file()))
+        found += sorted(p for p in base.iterdir() if p.is_dir() and is_session_folder(p))
     return list(dict.fromkeys(found))
 
 
@@ -102,6 +102,7 @@ def run_evaluate(args: Any, workspace: Path) -> int:
     import sys
 
     from ..core.errors import RoleplayError
+    from ..core.text import bar
     from ..grading.run import evaluator_settings
     from ..models.gateway import Gateway
 
@@ -114,8 +115,7 @@ def run_evaluate(args: Any, workspace: Path) -> int:
     judge = Gateway(evaluator_settings(args, workspace))
 
     def progress(done: int, total: int, session: str) -> None:
-        bar = "#" * (20 * done // max(1, total))
-        print(f"[{bar:<20}] {done}/{total} graded · {session}", file=sys.stderr, flush=True)
+        print(f"{bar(done, total)} {done}/{total} graded · {session}", file=sys.stderr, flush=True)
 
     summary = asyncio.run(grade_folders(folders, judge, regrade=args.all, on_progress=progress))
     print(f"{summary.graded} graded ({summary.from_evidence} from evidence), {summary.skipped} already graded or "
@@ -148,11 +148,6 @@ class Group:
         return [names.get(c, c) for c, _ in sorted(self.criteria.items(), key=lambda kv: kv[1])[:count]]
 
 
-def _five(value: float, scale: list[int]) -> float:
-    low, high = scale if len(scale) == 2 else (1, 5)
-    return 1 + 4 * (value - low) / max(1, high - low)
-
-
 def groups(rows: list["SessionSummary"], key: Callable[["SessionSummary"], str]) -> list[Group]:
     by: dict[str, list["SessionSummary"]] = defaultdict(list)
     for r in rows:
@@ -166,10 +161,10 @@ def groups(rows: list["SessionSummary"], key: Callable[["SessionSummary"], str])
         scores: dict[str, list[float]] = defaultdict(list)
         for r in graded:
             for cid, score in r.criteria.items():
-                scores[cid].append(_five(score, r.scale))
+                scores[cid].append(r.on_five(score))
         g.criteria = {cid: round(mean(v), 2) for cid, v in sorted(scores.items())}
         if graded:
-            overall = [_five(r.score, r.scale) for r in graded]
+            overall = [r.on_five(r.score) for r in graded]
             g.overall, g.first, g.latest = round(mean(overall), 2), round(overall[0], 2), round(overall[-1], 2)
         out.append(g)
     return out

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..core.text import jargon_term, split_sentences
+from ..core.text import bar, jargon_term, split_sentences
 
 if TYPE_CHECKING:
     from ..content.persona import Persona
@@ -352,11 +352,10 @@ def run_cli(args, workspace: Path) -> int:
 
     def progress(result: RunResult) -> None:
         done.append(result)
-        bar = "#" * (20 * len(done) // total)
-        print(f"[{bar:<20}] {len(done)}/{total} runs · {result.learner} #{result.number}: "
+        print(f"{bar(len(done), total)} {len(done)}/{total} runs · {result.learner} #{result.number}: "
               f"{result.error or (result.outcome or 'open').replace('_', ' ')}", file=sys.stderr, flush=True)
 
-    print(f"[{'':<20}] 0/{total} runs · {persona.name} on {settings.persona.model} "
+    print(f"{bar(0, total)} 0/{total} runs · {persona.name} on {settings.persona.model} "
           f"(ctrl+c stops and keeps the finished runs)", file=sys.stderr, flush=True)
     try:
         results = asyncio.run(dry_run(persona, rubric, Gateway(settings.persona), Gateway(settings.evaluator),

@@ -114,7 +114,7 @@ class HistoryScreen(AppScreen):
             if r.status == "unreadable":  # listed with its reason, never dropped
                 table.add_row(r.folder[:11], "(unreadable)", "—", "unreadable", "—", "—", "—", key=r.folder)
                 continue
-            duration = f"{int(r.duration_s // 60)}:{int(r.duration_s % 60):02d}" if r.duration_s is not None else "—"
+            duration = r.duration_text if r.duration_s is not None else "—"
             score = f"{r.score:.1f} {'✓' if r.passed else '✗'}" if r.score is not None else "—"
             table.add_row(format_started(r.started_at)[5:], fit(r.persona_name, 16), str(r.learner_turns),
                           short_outcome(r.outcome), duration, score, STATUS_LABELS.get(r.status, r.status),
