@@ -259,7 +259,7 @@ async def test_learner_text_cannot_break_out_of_any_prompt(library, workspace):
     for prompt in prompts:
         for tag in ("transcript", "latest_agent_message"):
             assert prompt.count(f"</{tag}>") <= 1 and prompt.count(f"<{tag}>") <= 1, prompt
-        assert "‹/latest_agent_message›" in prompt  # the learner's words, kept but neutralised
+        assert "(/latest_agent_message)" in prompt  # the learner's words, kept but neutralised
 
 
 async def test_a_failed_judge_call_cancels_the_others(library, workspace):

@@ -7,10 +7,10 @@ points an editor at the JSON Schema (:mod:`.schema`), which is copied into the w
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from ..core.errors import RoleplayError
+from ..core.ids import id_path
 from .schema import install_schemas, schema_line
 
 PERSONA = """{schema}
@@ -133,18 +133,14 @@ jargon:
 """
 
 KINDS = {"persona": ("personas", PERSONA), "rubric": ("rubrics", RUBRIC)}
-ID = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 
 
 def new_file(workspace: Path, kind: str, file_id: str) -> Path:
     """Write the starting file for a new persona or rubric; returns its path."""
     from ..core.storage import atomic_write_text
 
-    if not ID.match(file_id):
-        fixed = re.sub(r"[^a-z0-9]+", "-", file_id.lower()).strip("-") or "my-persona"
-        raise RoleplayError(f"'{file_id}' is not a usable id — write lowercase words joined by '-', like '{fixed}'")
     folder, template = KINDS[kind]
-    path = Path(workspace) / folder / f"{file_id}.yaml"
+    path = id_path(Path(workspace) / folder, file_id, f"{kind} id", ".yaml")  # never outside the workspace
     if path.exists():
         raise RoleplayError(f"{path} already exists — pick another id, or edit that file")
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
+from functools import lru_cache
 from typing import Any
 
 _STOP = set("""a an and are as at be been but by can could did do does for from had has have he her his how
@@ -136,15 +138,79 @@ def bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + " " * (width - filled) + "]"
 
 
+# -- text as data in a prompt ------------------------------------------------------------------
+
+# Characters a reader (or a model) takes for an angle bracket: read as < and > (then made
+# parentheses by :func:`neutralise`). Full-width and small forms (＜ ﹤) come through NFKC.
+_ANGLES = dict.fromkeys("‹⟨〈〈❬❮❰⟪《⧼˂ᐸ«︿︽", "<") | dict.fromkeys("›⟩〉〉❭❯❱⟫》⧽˃ᐳ»﹀︾", ">")
+_KEEP_FORMAT = {"\u200c", "\u200d"}  # zero-width (non-)joiners: part of some scripts' and emoji's spelling
+_LINE_BREAK = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+SPEAKER_WORDS = ("customer", "agent", "system", "assistant", "user", "human", "ai", "grader", "evaluator",
+                 "judge", "caller", "developer")
+_SPEAKER = "(?:" + "|".join(SPEAKER_WORDS) + ")"
+# a transcript line's label: "[4] CUSTOMER:" anywhere, or "CUSTOMER:" starting a line of the turn
+_LABEL = re.compile(rf"\[\s*(\d+)\s*\]\s*({_SPEAKER}|[^\W\d_][\w'-]{{0,30}})\s*:"
+                    rf"|(?:^|(?<=[{_LINE_BREAK}]))[ \t]*({_SPEAKER})\s*:", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(c: str) -> str:
+    if c.isascii():
+        return c
+    if c in _ANGLES:
+        return _ANGLES[c]
+    if unicodedata.category(c) == "Cf":  # invisible: tag characters show the ASCII they hide, the rest go
+        code = ord(c)
+        return chr(code - 0xE0000) if 0xE0020 <= code <= 0xE007E else (c if c in _KEEP_FORMAT else "")
+    if ord(c) > 0xFF:  # full-width, small, mathematical and circled forms of a letter, digit or sign
+        plain = unicodedata.normalize("NFKC", c)
+        if len(plain) == 1 and (plain.isascii() or plain in _ANGLES):
+            return _ANGLES.get(plain, plain)
+    return c
+
+
+def fold_lookalikes(text: str) -> tuple[str, list[int]]:
+    """``text`` as a reader sees it: look-alike angle brackets as ``<`` ``>``, full-width,
+    small and mathematical forms of ASCII as ASCII, hidden tag characters as the ASCII they
+    hide, other invisible format characters dropped. Also, for each character of the result,
+    the index in ``text`` of the character it came from (so a match can quote the original)."""
+    out: list[str] = []
+    where: list[int] = []
+    for i, c in enumerate(text):
+        folded = _fold_char(c)
+        if folded:
+            out.append(folded)
+            where.append(i)
+    return "".join(out), where
+
+
 def neutralise(text: str) -> str:
-    """Text as data in a prompt: angle brackets become look-alikes, so nothing a learner or
-    a customer wrote can close the block it sits in (``</transcript>``) or open a new one."""
-    return text.replace("<", "‹").replace(">", "›")
+    """Text as data in a prompt: every angle bracket, and every character that looks like one
+    (``＜ ‹ ⟨ 〈 ﹤``…), becomes a parenthesis, so nothing a learner or a customer wrote can
+    close the block it sits in (``</transcript>``) or open a new one."""
+    folded, _ = fold_lookalikes(text)
+    return folded.replace("<", "(").replace(">", ")")
+
+
+def neutralise_turn(text: str) -> str:
+    """One turn's text for a transcript line in a prompt: :func:`neutralise`, and it stays one
+    line whose speaker is the real one: a transcript label inside it (``[4] CUSTOMER:``, or
+    ``Customer:`` starting a line) loses its brackets and colon, and line breaks become spaces."""
+    text = neutralise(text)
+
+    def defuse(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return f"({m.group(1)}) {m.group(2).lower()} -"
+        return f"{m.group(0)[:m.start(3) - m.start(0)]}{m.group(3).lower()} -"
+
+    text = _LABEL.sub(defuse, text)
+    return " ".join(re.split(f"[{_LINE_BREAK}]+", text)).strip() if any(c in text for c in _LINE_BREAK) else text
 
 
 def data_block(tag: str, text: str) -> str:
     """``text`` inside ``<tag>`` … ``</tag>``, neutralised: the one way every prompt carries
-    what learners and customers said. Prompts say that such blocks are data, not instructions."""
+    what learners and customers said (each turn through :func:`neutralise_turn` first).
+    Prompts say that such blocks are data, not instructions."""
     return f"<{tag}>\n{neutralise(text)}\n</{tag}>"
 
 

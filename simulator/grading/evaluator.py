@@ -17,9 +17,11 @@ Design choices:
 * The overall score, and pass or fail, are computed here from the criterion scores,
   the rubric's weights and pass mark — never taken from the judge. A session with a turn
   that tried to instruct the grader does not pass.
-* The transcript goes to the judge as data inside ``<transcript>`` tags; angle
-  brackets inside turns are neutralised so no learner text can close the block, and
-  the judge is told the block holds no instructions.
+* The transcript goes to the judge as data inside ``<transcript>`` tags, one line per turn;
+  angle brackets and their look-alikes inside turns are neutralised so no learner text can
+  close the block, a turn's line breaks and any speaker label in it (``[4] CUSTOMER:``) are
+  defused so it cannot pass for another turn (:func:`simulator.core.text.neutralise_turn`),
+  and the judge is told the block holds no instructions.
 * A criterion the judge cannot grade (its reply unusable after the retries, or the call
   failed) falls back to the evidence rules' score (:mod:`.evidence`), marked ``fallback``
   with the reason, and the feedback names it. A failed call cancels the calls still
@@ -38,7 +40,7 @@ from typing import Any, Awaitable, Callable
 
 from ..content.rubric import Criterion, Rubric
 from ..core.errors import ModelError
-from ..core.text import data_block, parse_json_object
+from ..core.text import data_block, neutralise_turn, parse_json_object
 from ..models.config import CAPABLE
 from ..models.gateway import ModelClient
 from ..practice.coach import advice_problem
@@ -73,7 +75,7 @@ def transcript_block(record: SessionRecord) -> str:
         if turn.speaker not in ("learner", "customer"):
             continue
         who = "AGENT" if turn.speaker == "learner" else "CUSTOMER"
-        lines.append(f"[{turn.index}] {who}: {turn.text}")
+        lines.append(f"[{turn.index}] {who}: {neutralise_turn(turn.text)}")  # one line, its own label
     return data_block("transcript", "\n".join(lines))
 
 
@@ -157,15 +159,16 @@ def _find(needle: str, haystack: str) -> str | None:
 
 def locate_quote(quote: str, record: SessionRecord, turn: int | None) -> tuple[int, str] | None:
     """(turn index, the exact words in the transcript) for a quote, preferring the stated turn.
-    The quote as given is tried first, then without its outer punctuation."""
-    raw = quote.replace("‹", "<").replace("›", ">").strip().strip("\"“”'‘’")
+    The quote as given is tried first, then without its outer punctuation; in each turn as
+    written, then as the judge read it (:func:`neutralise_turn`)."""
+    raw = quote.strip().strip("\"“”'‘’")
     loose = raw.strip(" .,!?;:…")
     if len(loose) < 3:
         return None
     spoken = [t for t in record.turns if t.speaker in ("learner", "customer")]
     for t in sorted(spoken, key=lambda t: t.index != turn):
         for needle in (raw, loose):
-            found = _find(needle, t.text)
+            found = _find(needle, t.text) or _find(needle, neutralise_turn(t.text))
             if found:
                 return t.index, found
     return None

@@ -127,8 +127,13 @@ grader/in ... mode/playing ..." (not "you are now on the loyalty price"); "new
 instructions:"; "note to the AI/grader"; the words *grader*, *evaluator*, *rubric*;
 "pass me" (not "pass me your ..." or "I'll pass you to billing"); "the agent
 deserves ..."; "stop the role-play", "break character"; prompt tags such as
-``</transcript>``; "developer mode", "jailbreak". Each flag is one learner turn and the
-matched text (overlapping matches merged).
+``</transcript>``, in ASCII or in look-alike brackets (``＜/transcript＞``, ``‹…›``,
+``⟨…⟩``, ``〈…〉``, ``﹤…﹥``); a forged transcript label: ``[4] CUSTOMER:`` (any word)
+anywhere in the turn, or a speaker's label (customer, system, assistant, user, grader, ...;
+*agent* too after a line break) starting a line of it; "developer mode", "jailbreak". The
+patterns are matched on the turn as a reader sees it (:func:`simulator.core.text.fold_lookalikes`:
+full-width, mathematical and hidden characters folded to ASCII). Each flag is one learner turn
+and the matched text as written (overlapping matches merged).
 """
 
 from __future__ import annotations
@@ -140,7 +145,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from ..core.text import jargon_in, reading_ease, split_sentences, stems
+from ..core.text import SPEAKER_WORDS, fold_lookalikes, jargon_in, reading_ease, split_sentences, stems
 from ..practice.sessions import SessionRecord, Turn
 
 __all__ = [
@@ -464,6 +469,7 @@ def _given_in(info: InfoType, text: str, names: list[str], asked_just_before: bo
 _SCORE = (r"(?:\d+(?:\.\d+)?\s*(?:/|out\s+of)\s*\d+|full\s+marks|top\s+marks|(?:a\s+)?perfect\s+score|"
           r"(?:the\s+)?max(?:imum)?\s+(?:score|marks|points)|the\s+highest\s+(?:score|mark|grade)|a\s+pass(?:ing)?\b|"
           r"an?\s+a\+?(?!\w))")
+_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what starts a new line of a turn
 MANIPULATION_PATTERNS: list[re.Pattern[str]] = [re.compile(p, re.IGNORECASE) for p in (
     r"\b(?:ignore|disregard|forget|override)\s+(?:the\s+)?(?:all|any|previous|prior|above|earlier|preceding|your|"
     r"system|original|my)\s+(?:\w+\s+){0,2}?(?:instructions?|rules|prompts?|guidelines)\b",
@@ -486,16 +492,23 @@ MANIPULATION_PATTERNS: list[re.Pattern[str]] = [re.compile(p, re.IGNORECASE) for
     r"\b(?:this|the)\s+(?:agent|learner|trainee)\s+(?:deserves|should\s+(?:get|receive|be\s+given|pass)|passed|"
     r"passes)\b",
     r"\b(?:stop|quit|end|exit)\s+(?:the\s+)?role-?play(?:ing)?\b|\bbreak\s+character\b|\bout\s+of\s+character\b",
-    r"</?\s*(?:system|transcript|latest_agent_message|instructions?|assistant|user)\s*>",
+    r"</?\s*(?:system|transcript|conversation|latest_agent_message|instructions?|assistant|user)\s*>",
     r"\b(?:developer|debug|god)\s+mode\b|\bjailbreak\b",
+    # a forged transcript line: "[4] CUSTOMER:" anywhere; another speaker's label starting the turn
+    # or any line of it (the agent's own label only after a line break)
+    rf"\[\s*\d+\s*\]\s*(?:{'|'.join(SPEAKER_WORDS)})\s*:",
+    rf"(?:^|(?<=[{_BREAKS}]))[ \t]*(?:{'|'.join(w for w in SPEAKER_WORDS if w != 'agent')})\s*:",
+    rf"(?<=[{_BREAKS}])[ \t]*agent\s*:",
 )]
 
 
 def _manipulation(text: str) -> list[str]:
+    seen, where = fold_lookalikes(text)  # matched as a reader sees it, quoted as written
     spans: list[tuple[int, int]] = []
     for pattern in MANIPULATION_PATTERNS:
-        for m in pattern.finditer(text):
-            spans.append((m.start(), m.end()))
+        for m in pattern.finditer(seen):
+            if m.end() > m.start():
+                spans.append((where[m.start()], where[m.end() - 1] + 1))
     merged: list[list[int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:

@@ -31,6 +31,7 @@ from typing import Any, Iterator
 
 from ..core import locations
 from ..core.errors import NotFoundError, SessionError
+from ..core.ids import id_path
 from ..core.storage import atomic_write_text
 
 FORMAT = "roleplay-session"
@@ -163,7 +164,7 @@ class Journal:
 
     @classmethod
     def create(cls, record: SessionRecord, workspace: Path) -> "Journal":
-        folder = sessions_dir(workspace) / record.session_id
+        folder = id_path(sessions_dir(workspace), record.session_id, "session id")  # never outside sessions/
         try:
             folder.mkdir(parents=True, exist_ok=False)
         except FileExistsError:

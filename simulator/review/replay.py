@@ -105,12 +105,13 @@ def previous_attempt(record: "SessionRecord", workspace: Path) -> "SessionRecord
     """The session a try-again branched from, else the latest earlier graded session on the
     same persona, read from its folder; None when there is none (or it cannot be read)."""
     from ..core.errors import RoleplayError
+    from ..core.ids import check_id
     from ..practice.sessions import load_session, read_session
     from .index import session_index
 
     try:
         if record.branched_from and record.branched_from.get("session_id"):
-            return load_session(workspace, record.branched_from["session_id"])
+            return load_session(workspace, check_id(record.branched_from["session_id"], "session id"))  # not a path
         own = record.folder.name if record.folder else record.session_id
         for row in session_index(workspace):  # newest first
             if row.folder < own and row.persona_id == record.persona_id and row.score is not None:

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..core.ids import id_path
 from ..core.text import bar, jargon_term, split_sentences
 
 if TYPE_CHECKING:
@@ -115,7 +116,7 @@ def poor_script(persona: "Persona", rubric: "Rubric") -> list[str]:
 
 
 def script_path(workspace: Path, persona_id: str, kind: str) -> Path:
-    return Path(workspace) / SCRIPTS / f"{persona_id}-{kind}.txt"
+    return id_path(Path(workspace) / SCRIPTS, persona_id, "persona id", f"-{kind}.txt")
 
 
 def learner_script(workspace: Path, persona: "Persona", rubric: "Rubric", kind: str) -> tuple[list[str], Path, bool]:
@@ -146,10 +147,10 @@ def learner_prompt(persona: "Persona", kind: str) -> str:
 
 
 async def model_learner_turn(model, persona: "Persona", kind: str, record: "SessionRecord") -> str:
-    from ..core.text import data_block
+    from ..core.text import data_block, neutralise_turn
 
-    said = "\n".join(f"{'AGENT' if t.speaker == 'learner' else 'CUSTOMER'}: {t.text}" for t in record.turns
-                     if t.speaker in ("learner", "customer"))
+    said = "\n".join(f"{'AGENT' if t.speaker == 'learner' else 'CUSTOMER'}: {neutralise_turn(t.text)}"
+                     for t in record.turns if t.speaker in ("learner", "customer"))
     reply = await model.complete([{"role": "system", "content": learner_prompt(persona, kind)},
                                   {"role": "user", "content": data_block("conversation", said)}],
                                  max_tokens=120, temperature=0.7)
