@@ -129,10 +129,11 @@ def _settings(args: argparse.Namespace, workspace: Path | None = None):
 
 def cmd_config(args: argparse.Namespace) -> int:
     if args.learner is not None:
+        from .core.sanitize import learner_name
         from .models.config import save_learner
 
         path = save_learner(args.learner)
-        print(f"learner: {args.learner.strip() or '(none)'} — saved in {path}", file=sys.stderr)
+        print(f"learner: {learner_name(args.learner) or '(none)'} — saved in {path}", file=sys.stderr)
     settings = _settings(args)
     files = ", ".join(str(f) for f in settings.files) or "none"
     print(f"config files: {files}")
@@ -344,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["md", "json", "csv"], help="md or json for a session (default md); csv "
                                                                    "for --all")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the terminal")
+    p.add_argument("--force", action="store_true", help="with -o: replace FILE if it exists")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("report", help="a cohort report: per learner and per persona, sessions, pass rate, mean "
@@ -351,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="DIR", help="folders of sessions, or workspaces")
     p.add_argument("--format", choices=["md", "csv", "html"], default="md")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the terminal")
+    p.add_argument("--force", action="store_true", help="with -o: replace FILE if it exists")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("config", help="print the effective model settings and where each came from")

@@ -85,6 +85,11 @@ class SessionRecord:
     learner: str | None = None  # the learner's name or id, for a trainer's cohort reports
     folder: Path | None = None
 
+    def __post_init__(self) -> None:  # a name from a flag or read back from a file: one rule (core.sanitize)
+        from ..core.sanitize import learner_name
+
+        self.learner = learner_name(self.learner) or None
+
     def persona_snapshot(self) -> "Persona":
         """The persona exactly as it was used in this session."""
         from ..content.persona import Persona

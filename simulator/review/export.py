@@ -8,12 +8,12 @@
   criterion (its score), and the measured figures (median response time, questions,
   open and closed, repeated, apologies, jargon words, reading ease, hidden facts revealed,
   name used). An unreadable session is a row with status ``unreadable`` and the reason.
+  A text cell that a spreadsheet would run as a formula (it starts with ``= + - @``, a tab
+  or a carriage return) starts with ``'`` (:func:`core.sanitize.csv_cell`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -52,6 +52,7 @@ def _figure(measured: dict[str, Any], name: str) -> Any:
 
 
 def sessions_csv(items: list["SessionRecord | UnreadableSession"]) -> str:
+    from ..core.sanitize import csv_text
     from ..grading.metrics import measure
     from ..practice.sessions import UnreadableSession
     from .index import summarise
@@ -71,12 +72,7 @@ def sessions_csv(items: list["SessionRecord | UnreadableSession"]) -> str:
                      **row.criteria, **{name: _figure(measured, name) for name in FIGURES}})
     columns = ["session_id", "date", "learner", "persona_id", "persona", "outcome", "duration_s", "learner_turns",
                "overall", "passed", "status", *criteria, *FIGURES, "note"]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
-    return out.getvalue()
+    return csv_text([columns, *([row.get(c) for c in columns] for row in rows)])
 
 
 def run_cli(args: Any, workspace) -> int:
@@ -99,5 +95,5 @@ def run_cli(args: Any, workspace) -> int:
             raise RoleplayError("csv is for --all; one session exports as md or json")
         record = load_session(workspace, args.session)
         text = session_json(record) if args.format == "json" else session_markdown(record)
-    write_out(text, args.output, "exported")
+    write_out(text, args.output, "exported", force=getattr(args, "force", False))
     return 0

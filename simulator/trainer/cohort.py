@@ -15,9 +15,7 @@ page stands alone (inline styles and SVG charts, no network).
 from __future__ import annotations
 
 import asyncio
-import csv
 import html
-import io
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -194,6 +192,10 @@ def _num(value: float | None, fmt: str = "{:.2f}") -> str:
 
 
 def report_markdown(report: Report) -> str:
+    """The report as Markdown; every name in it (learners', personas', criteria's, the
+    unreadable sessions' reasons) is escaped to stay in its cell (:func:`core.sanitize.md_cell`)."""
+    from ..core.sanitize import md_cell
+
     lines = [f"# Cohort report: {report.sessions} sessions, {len(report.learners)} learners", ""]
     criteria = list(report.names)
     for title, items, is_learner in (("Learners", report.learners, True), ("Personas", report.personas, False)):
@@ -202,31 +204,34 @@ def report_markdown(report: Report) -> str:
                   "|---|---|---|---|---|" + ("---|" if is_learner else "") + "---|"]
         for g in items:
             change = f"{_num(g.first)} → {_num(g.latest)} |" if is_learner else ""
-            lines.append(f"| {g.name} | {g.sessions} | {g.graded} | {_num(g.pass_rate, '{:.0%}')} | "
-                         f"{_num(g.overall)} | {change} {', '.join(g.weakest(report.names))} |")
+            lines.append(f"| {md_cell(g.name)} | {g.sessions} | {g.graded} | {_num(g.pass_rate, '{:.0%}')} | "
+                         f"{_num(g.overall)} | {change} {md_cell(', '.join(g.weakest(report.names)))} |")
         lines += ["", f"Mean score per criterion ({title.lower()}):", "",
-                  "| | " + " | ".join(report.names[c] for c in criteria) + " |",
+                  "| | " + " | ".join(md_cell(report.names[c]) for c in criteria) + " |",
                   "|---|" + "---|" * len(criteria)]
         for g in items:
-            lines.append(f"| {g.name} | " + " | ".join(_num(g.criteria.get(c), "{:.1f}") for c in criteria) + " |")
+            lines.append(f"| {md_cell(g.name)} | " + " | ".join(_num(g.criteria.get(c), "{:.1f}") for c in criteria)
+                         + " |")
         lines.append("")
     if report.unreadable:
-        lines += ["## Unreadable sessions", ""] + [f"- {f}: {why}" for f, why in report.unreadable] + [""]
+        lines += ["## Unreadable sessions", ""] + [f"- {md_cell(f)}: {md_cell(why)}" for f, why in report.unreadable]
+        lines.append("")
     return "\n".join(lines)
 
 
 def report_csv(report: Report) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
+    """The report as CSV, its text cells inert in a spreadsheet (:func:`core.sanitize.csv_cell`)."""
+    from ..core.sanitize import csv_text
+
     criteria = list(report.names)
-    writer.writerow(["group", "name", "sessions", "graded", "pass_rate", "mean", "first", "latest",
-                     "weakest", *criteria])
+    rows: list[list[Any]] = [["group", "name", "sessions", "graded", "pass_rate", "mean", "first", "latest",
+                              "weakest", *criteria]]
     for kind, items in (("learner", report.learners), ("persona", report.personas)):
         for g in items:
-            writer.writerow([kind, g.name, g.sessions, g.graded, "" if g.pass_rate is None else round(g.pass_rate, 3),
-                             g.overall, g.first if kind == "learner" else "", g.latest if kind == "learner" else "",
-                             "; ".join(g.weakest(report.names)), *[g.criteria.get(c, "") for c in criteria]])
-    return out.getvalue()
+            rows.append([kind, g.name, g.sessions, g.graded, None if g.pass_rate is None else round(g.pass_rate, 3),
+                         g.overall, g.first if kind == "learner" else None, g.latest if kind == "learner" else None,
+                         "; ".join(g.weakest(report.names)), *[g.criteria.get(c) for c in criteria]])
+    return csv_text(rows)
 
 
 def _bars(items: list[tuple[str, float | None]], *, high: float = 5.0, width: int = 560) -> str:
@@ -292,5 +297,5 @@ def run_report(args: Any) -> int:
         raise RoleplayError("no sessions found in " + ", ".join(args.paths))
     report = build_report(rows)
     text = {"md": report_markdown, "csv": report_csv, "html": report_html}[args.format](report)
-    write_out(text, args.output, "report")
+    write_out(text, args.output, "report", force=getattr(args, "force", False))
     return 0
