@@ -53,7 +53,8 @@ def test_precedence_flag_env_workspace_user(workspace, tmp_path, monkeypatch):
 @pytest.mark.parametrize("text,line,col,needle", [
     ("persona:\n  modle: x\n", 2, 3, "did you mean 'model'"),
     ("persona:\n  temperature: 5\n", 2, 16, "at most 2"),
-    ("persona:\n  api_key_env: sk-abcdefghijklmnop1234\n", 2, 16, "NAME of an environment variable"),
+    ("persona:\n  api_key_env: sk-abcdefghijklmnop1234\n", 2, 16, "looks like a key"),
+    ("persona:\n  api_key_env: openai_api_key\n", 2, 16, "NAME of an environment variable"),
     ("persona: [a, b]\n", 1, 10, "must be a mapping"),
     ("persona:\n\tmodel: x\n", 2, 1, "tab"),
     ("version: 3\n", 1, 10, "upgrade roleplay"),
@@ -121,3 +122,66 @@ def test_a_small_model_behind_a_server_can_be_marked_not_capable(workspace):
     assert "roleplay.yaml" in settings.persona.sources["capable"]
     (workspace / "roleplay.yaml").write_text("persona:\n  model: openai/gpt-4o-mini\n")
     assert load_settings(workspace).persona.capabilities.director
+
+
+def test_saving_settings_keeps_the_users_comments_and_key_order(workspace):
+    """Issue 18, fault 11: the app's saves (a role's model, a gateway, the learner) edit only
+    the lines of the keys they change; every comment, blank line and key order stays."""
+    from simulator.core import locations
+    from simulator.models.config import save_learner, save_role_model
+
+    path = locations.user_config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("# Sam's roleplay settings: the team's gateway\n"
+                    "version: 1\n"
+                    "\n"
+                    "learner: Sam  # as the trainer knows me\n"
+                    "evaluator:\n"
+                    "  model: openai/grader   # the team's judge\n"
+                    "  api_base: https://llm-proxy.example.com\n"
+                    "  api_key_env: ROLEPLAY_PROXY_KEY\n"
+                    "  # below: the customer; keep it cheap\n"
+                    "persona:\n"
+                    "  temperature: 0.9  # livelier\n"
+                    "  model: openai/customer\n"
+                    "# end\n")
+    save_role_model("persona", "openai/customer-2", "https://llm-proxy.example.com", "ROLEPLAY_PROXY_KEY")
+    save_role_model("evaluator", "local/smollm2-135m")  # the built-in model: no address, no key
+    save_learner("Sam  Smith")
+    assert path.read_text() == ("# Sam's roleplay settings: the team's gateway\n"
+                                "version: 1\n"
+                                "\n"
+                                "learner: Sam Smith  # as the trainer knows me\n"
+                                "evaluator:\n"
+                                "  model: local/smollm2-135m   # the team's judge\n"
+                                "  # below: the customer; keep it cheap\n"
+                                "persona:\n"
+                                "  temperature: 0.9  # livelier\n"
+                                "  model: openai/customer-2\n"
+                                "  api_base: https://llm-proxy.example.com\n"
+                                "  api_key_env: ROLEPLAY_PROXY_KEY\n"
+                                "# end\n")
+    settings = load_settings(workspace)
+    assert settings.persona.temperature == 0.9 and settings.evaluator.api_base is None
+
+
+@pytest.mark.parametrize("before,after", [
+    # only comments: the settings go below them
+    ("# my settings, to come\n", "# my settings, to come\nversion: 1\npersona:\n  model: openai/x\n"),
+    # no version: it goes first, below a heading comment; a new section goes at the end
+    ("# heading\nlearner: Sam\n", "# heading\nversion: 1\nlearner: Sam\npersona:\n  model: openai/x\n"),
+    # Windows line breaks stay
+    ("version: 1\r\npersona:\r\n  model: a  # mine\r\n", "version: 1\r\npersona:\r\n  model: openai/x  # mine\r\n"),
+    # a section written as {...}: its value is replaced in place, the comment after it kept
+    ("version: 1\npersona: {model: a, temperature: 0.2}  # short\n",
+     "version: 1\npersona: {model: openai/x, temperature: 0.2}  # short\n"),
+])
+def test_a_save_edits_the_file_in_place_whatever_its_layout(workspace, before, after):
+    from simulator.core import locations
+    from simulator.models.config import save_role_model
+
+    path = locations.user_config_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(before.encode())
+    save_role_model("persona", "openai/x")
+    assert path.read_bytes().decode() == after

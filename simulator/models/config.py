@@ -30,10 +30,12 @@ that holds them.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+import yaml
 from pydantic import Field, field_validator
 
 from ..content.formats import FileModel, load_model
@@ -49,6 +51,43 @@ ROLE_DEFAULTS = {
     "persona": {"temperature": 0.7, "max_tokens": 200, "timeout": 60.0},
     "evaluator": {"temperature": 0.0, "max_tokens": 1500, "timeout": 120.0},
 }
+
+
+KEY_ENV_MAX = 64  # characters: a variable's name is short, a key is long
+_KEY_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
+# How the usual providers' keys begin (OpenAI, Anthropic, Groq, Hugging Face, xAI, GitHub,
+# GitLab, Perplexity, NVIDIA, Replicate, Slack, AWS, Google, a JWT).
+_KEY_PREFIXES = re.compile(r"(sk|pk|rk|gsk|hf|xai|ghp|gho|ghs|ghu|github_pat|glpat|pplx|nvapi|r8|xox[abpr])[-_]"
+                           r"|(AKIA|ASIA)[0-9A-Z]{12}|AIza|ya29\.|eyJ")
+KEY_ENV_LOOKS_LIKE_A_KEY = ("that looks like a key, not the name of the variable holding it: export it as "
+                            "ROLEPLAY_PROXY_KEY=… and type ROLEPLAY_PROXY_KEY here (a key is never saved)")
+KEY_ENV_NOT_A_NAME = ("must be the NAME of an environment variable: capital letters, digits and _, not "
+                      f"starting with a digit, at most {KEY_ENV_MAX} characters (like OPENAI_API_KEY)")
+
+
+def looks_like_a_key(value: str) -> bool:
+    """Whether ``value`` reads as a secret (a provider's key prefix, a long run of letters and
+    digits, hex, base64) rather than the name of a variable."""
+    value = value.strip()
+    if _KEY_PREFIXES.match(value) or len(value) > KEY_ENV_MAX:
+        return True
+    for run in re.findall(r"[A-Za-z0-9+/=.-]+", value):  # the parts between _ and spaces
+        digits, lower, upper = (bool(re.search(c, run)) for c in ("[0-9]", "[a-z]", "[A-Z]"))
+        if len(run) >= 32 or (len(run) >= 16 and digits and (lower or upper)) or (
+                len(run) >= 12 and digits and lower and upper):
+            return True
+    return False
+
+
+def key_env_problem(value: str) -> str | None:
+    """Why ``value`` cannot be written as ``api_key_env`` (None when it can): only the NAME of
+    an environment variable is kept (``[A-Z_][A-Z0-9_]*``, at most 64 characters), never
+    anything that looks like a key. The reason never repeats the value."""
+    if looks_like_a_key(value):
+        return KEY_ENV_LOOKS_LIKE_A_KEY
+    if not _KEY_ENV_NAME.fullmatch(value):
+        return KEY_ENV_NOT_A_NAME
+    return None
 
 
 class RoleConfig(FileModel):
@@ -68,9 +107,8 @@ class RoleConfig(FileModel):
     @field_validator("api_key_env")
     @classmethod
     def _looks_like_a_name(cls, value: str | None) -> str | None:
-        if value and (not value.replace("_", "").isalnum() or value[0].isdigit()):
-            raise ValueError("must be the NAME of an environment variable (like OPENAI_API_KEY), "
-                             "never the key itself")
+        if value and (problem := key_env_problem(value)):
+            raise ValueError(problem)
         return value
 
 
@@ -210,38 +248,173 @@ def load_settings(workspace: Path | None = None, *, model: str | None = None,
         roles[role] = settings
     learner = next((c.learner for _, c, _ in reversed(parsed) if c.learner is not None), None)
     if (env := os.environ.get("ROLEPLAY_LEARNER")) is not None:
-        learner = env
-    from ..core.sanitize import learner_name
-
-    learner = None if learner is None else learner_name(learner)
+        learner = env.strip()
     return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files, learner=learner)
 
 
 def _update_user_config(change) -> Path:
-    """Apply ``change(data)`` to the user config file (other settings kept; a broken file is
-    refused with its place, never overwritten)."""
-    import yaml
+    """Apply ``change(data)`` to the user config file: other settings, the user's comments and
+    the order of the keys are kept (:func:`_edit_yaml`); a broken file is refused with its
+    place, never overwritten; what is written is checked as a config first."""
+    import copy
 
+    from pydantic import ValidationError
+
+    from ..core.errors import RoleplayError
     from ..core.storage import atomic_write_text
 
     path = locations.user_config_file()
-    data: dict = {}
+    text, before = "", {}
     if path.is_file():
-        load_model(path, ConfigFile, what="config file")
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            text = path.read_bytes().decode("utf-8-sig")  # its line breaks as they are
+        except (OSError, UnicodeDecodeError):
+            text = None  # the reader below says what is wrong with it, and where
+        if text is None or not _blank(text):
+            _, doc = load_model(path, ConfigFile, what="config file")
+            before = doc.data
+    data = copy.deepcopy(before)
     data.setdefault("version", 1)
     change(data)
-    ConfigFile.model_validate(data)  # what is written is a valid config
+    try:
+        ConfigFile.model_validate(data)  # what is written is a valid config
+    except ValidationError as exc:  # said without the value given: it may be a key
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"])
+        reason = str((error.get("ctx") or {}).get("error") or error["msg"]).removeprefix("Value error, ")
+        raise RoleplayError(f"not saved: {where}: {reason}") from None
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True))
+    atomic_write_text(path, _edit_yaml(text or "", data))
     return path
+
+
+_HUGE = 1 << 30  # a line width no value reaches: PyYAML never folds what it writes
+
+
+def _blank(text: str) -> bool:
+    return not re.sub(r"(?m)^\s*#.*$", "", text).strip()
+
+
+def _edit_yaml(text: str, data: dict) -> str:
+    """``text`` (a YAML mapping) changed so that it reads as ``data``, by editing only the
+    lines of the keys that changed: a changed value is replaced where it stands (its comment
+    kept), a new key goes after the last one of its section (``version`` first), a removed
+    key's lines go, and a new section goes at the end. Every comment, blank line and the
+    order of the keys stay as the user wrote them. The result is read back after each edit; a
+    layout these edits do not cover (a root written as ``{...}``) is written afresh instead."""
+    nl = "\r\n" if "\r\n" in text else "\n"
+    if _blank(text):  # new, or only comments: the settings go below them
+        return text + ("" if not text or text.endswith("\n") else nl) + _yaml_lines(data, 0, nl)
+    for _ in range(100):  # one edit a pass (a config has some twenty keys at most)
+        try:
+            now = yaml.safe_load(text)
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            break
+        if now == data:
+            return text
+        if not isinstance(now, dict) or not isinstance(root, yaml.MappingNode) or root.flow_style:
+            break
+        edited = _next_edit(text, root, now, data, nl)
+        if edited is None or edited == text:
+            break
+        text = edited
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=_HUGE)
+
+
+def _next_edit(text: str, root, now: dict, data: dict, nl: str) -> str | None:
+    """One edit that makes ``text`` (parsed: ``now``, nodes: ``root``) closer to ``data``."""
+    for key, value in data.items():
+        pair = _node_of(root, key)
+        if pair is None:
+            return _insert(text, root, key, value, nl)
+        if now[key] == value:
+            continue
+        node = pair[1]
+        if (isinstance(value, dict) and isinstance(now[key], dict) and isinstance(node, yaml.MappingNode)
+                and not node.flow_style and node.value):
+            for sub, sub_value in value.items():
+                sub_pair = _node_of(node, sub)
+                if sub_pair is None:
+                    return _insert(text, node, sub, sub_value, nl)
+                if now[key][sub] != sub_value:
+                    return _replace(text, sub_pair, sub_value, nl)
+            return next((_delete(text, _node_of(node, sub)) for sub in now[key] if sub not in value), None)
+        return _replace(text, pair, value, nl)
+    return next((_delete(text, _node_of(root, key)) for key in now if key not in data), None)
+
+
+def _node_of(mapping, key):
+    return next(((k, v) for k, v in mapping.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+
+
+def _yaml_lines(data: dict, indent: int, nl: str) -> str:
+    body = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=_HUGE)
+    return "".join(" " * indent + line + nl for line in body.splitlines())
+
+
+def _end_of_line(text: str, index: int) -> int:
+    """Where the line holding ``index`` ends (after its line break)."""
+    if index > 0 and text[index - 1] == "\n":
+        return index
+    found = text.find("\n", index)
+    return len(text) if found < 0 else found + 1
+
+
+def _last_index(node) -> int:
+    """Where the last value inside ``node`` ends (a block mapping's own end lies past the
+    comments after it)."""
+    if isinstance(node, yaml.CollectionNode) and not node.flow_style and node.value:
+        last = node.value[-1]
+        return _last_index(last[1] if isinstance(node, yaml.MappingNode) else last)
+    return node.end_mark.index
+
+
+def _insert(text: str, mapping, key: str, value, nl: str) -> str:
+    first = mapping.value[0][0]
+    indent = first.start_mark.column
+    if key == "version" and indent == 0:  # a file's version goes first (below a heading comment)
+        at = first.start_mark.index - first.start_mark.column
+    elif indent == 0:  # a new section goes at the end, below everything the user wrote
+        at = len(text)
+    else:  # a new key of a section: after its last one
+        at = _end_of_line(text, _last_index(mapping))
+    lead = nl if at == len(text) and text and not text.endswith("\n") else ""
+    return text[:at] + lead + _yaml_lines({key: value}, indent, nl) + text[at:]
+
+
+def _replace(text: str, pair, value, nl: str) -> str | None:
+    key_node, node = pair
+    start, end = node.start_mark.index, node.end_mark.index
+    empty = isinstance(node, yaml.ScalarNode) and start == end  # `key:` with nothing after it
+    if isinstance(value, dict) and value and empty:
+        at = _end_of_line(text, end)
+        lead = nl if at == len(text) and not text.endswith("\n") else ""
+        return text[:at] + lead + _yaml_lines(value, key_node.start_mark.column + 2, nl) + text[at:]
+    if not isinstance(node, yaml.ScalarNode) and not getattr(node, "flow_style", False):
+        return None  # a block list or mapping turned into something else: written afresh
+    flow = isinstance(value, (dict, list))
+    written = yaml.safe_dump(value if flow else {"k": value}, allow_unicode=True, default_flow_style=flow,
+                             width=_HUGE, sort_keys=False).strip()
+    written = written if flow else written.removeprefix("k:").strip()
+    if "\n" in written:
+        return None
+    if text[start:end].endswith("\n"):  # a block scalar (| or >) ends with its line break
+        written += nl
+    return text[:start] + (" " if empty else "") + written + text[end:]
+
+
+def _delete(text: str, pair) -> str | None:
+    key_node, node = pair
+    start = text.rfind("\n", 0, key_node.start_mark.index) + 1
+    if text[start:key_node.start_mark.index].strip():
+        return None
+    return text[:start] + text[_end_of_line(text, _last_index(node)):]
 
 
 def save_learner(name: str) -> Path:
     """Keep the learner's name or id in the user config file (other settings kept)."""
-    from ..core.sanitize import learner_name
-
-    return _update_user_config(lambda data: data.__setitem__("learner", learner_name(name)))
+    return _update_user_config(lambda data: data.__setitem__("learner", " ".join(name.split())[:80]))
 
 
 def save_role_model(role: str, model: str, api_base: str | None = None, api_key_env: str | None = None) -> Path:

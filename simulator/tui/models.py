@@ -156,14 +156,7 @@ class ModelsScreen(AppScreen):
 
         if gateway is None:
             return
-        import re
-
-        if gateway.key_env and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", gateway.key_env):
-            self.notify("That looks like a key, not the NAME of a variable: put the key in a variable "
-                        "(export ROLEPLAY_PROXY_KEY=…) and give its name. Nothing was saved.", severity="error",
-                        timeout=15)
-            return
-        try:
+        try:  # the key variable is checked by the config's own rule: a key is refused, never saved
             save_role_model("persona", gateway.customer, gateway.url, gateway.key_env or None)
             path = save_role_model("evaluator", gateway.evaluator, gateway.url, gateway.key_env or None)
             self.rp.settings = load_settings(self.rp.workspace)
