@@ -248,7 +248,10 @@ def load_settings(workspace: Path | None = None, *, model: str | None = None,
         roles[role] = settings
     learner = next((c.learner for _, c, _ in reversed(parsed) if c.learner is not None), None)
     if (env := os.environ.get("ROLEPLAY_LEARNER")) is not None:
-        learner = env.strip()
+        learner = env
+    from ..core.sanitize import learner_name
+
+    learner = None if learner is None else learner_name(learner)
     return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files, learner=learner)
 
 
@@ -414,7 +417,9 @@ def _delete(text: str, pair) -> str | None:
 
 def save_learner(name: str) -> Path:
     """Keep the learner's name or id in the user config file (other settings kept)."""
-    return _update_user_config(lambda data: data.__setitem__("learner", " ".join(name.split())[:80]))
+    from ..core.sanitize import learner_name
+
+    return _update_user_config(lambda data: data.__setitem__("learner", learner_name(name)))
 
 
 def save_role_model(role: str, model: str, api_base: str | None = None, api_key_env: str | None = None) -> Path:
