@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..core import locations
 from ..core.errors import ModelError, RoleplayError
+from ..core.ids import id_path
 from . import local_models
 from .config import RoleSettings, Settings
 
@@ -110,7 +111,9 @@ def _online(timeout: float = 3.0) -> bool:
 
 def pull(name: str, on_progress=None, cancel=None) -> str:
     """Download a recommended GGUF model into the user data folder: progress, resume, and
-    the hub's SHA-256 checked before the file is used (:mod:`.download`)."""
+    the hub's size and SHA-256 checked before the file is used (:mod:`.download`). A file
+    already there is not fetched again: it is compared with the hub's (when the hub can be
+    reached) and registered."""
     rec = next((r for r in local_models.RECOMMENDED if r.name == name), None)
     if rec is None:
         from ..content.formats import suggest
@@ -118,12 +121,24 @@ def pull(name: str, on_progress=None, cancel=None) -> str:
         names = [r.name for r in local_models.RECOMMENDED]
         raise RoleplayError(f"no recommended model '{name}'{suggest(name, names)} — choose one of "
                             f"{', '.join(names)}, or register any GGUF file with `roleplay models add PATH`")
-    if not _online():
-        raise RoleplayError(f"cannot reach the Hugging Face hub (no network?) — connect and run "
-                            f"`roleplay models pull {name}` again; an interrupted download resumes")
-    from .download import download, hub_url
+    from .download import download, hub_url, is_current
 
-    target = locations.ensure(locations.models_dir() / rec.name) / rec.filename
-    path = download(hub_url(rec.repo, rec.filename), target, on_progress=on_progress, cancel=cancel)
-    entry = local_models.register(rec.name, Path(path), source=f"hf:{rec.repo}/{rec.filename}")
+    url = hub_url(rec.repo, rec.filename)
+    try:
+        target = locations.ensure(id_path(locations.models_dir(), rec.name, "model name", dots=True)) / rec.filename
+        online = _online()
+        current = None if not target.is_file() else is_current(url, target) if online else True
+        if current:  # downloads are checked before they are put in place: this one was
+            entry = local_models.register(rec.name, target, source=f"hf:{rec.repo}/{rec.filename}")
+            checked = "it matches the hub's" if online else "checked when it was downloaded"
+            return (f"local/{entry.name} is already there ({checked}) -> {entry.path}; nothing downloaded; use it "
+                    f"with ROLEPLAY_MODEL=local/{entry.name}")
+        if not online:
+            raise RoleplayError(f"cannot reach the Hugging Face hub (no network?) — connect and run "
+                                f"`roleplay models pull {name}` again; an interrupted download resumes")
+        path = download(url, target, on_progress=on_progress, cancel=cancel)
+        entry = local_models.register(rec.name, Path(path), source=f"hf:{rec.repo}/{rec.filename}")
+    except OSError as exc:  # the models folder or the registry beside it cannot be written
+        raise RoleplayError(f"cannot save the model in {locations.models_dir()} ({exc.strerror or exc}) — free "
+                            "some space there or make it writable, then run the same command again") from None
     return f"pulled local/{entry.name} ({rec.size_mb:,} MB) -> {entry.path}; use it with ROLEPLAY_MODEL=local/{entry.name}"

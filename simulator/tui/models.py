@@ -191,8 +191,8 @@ class ModelsScreen(AppScreen):
 
         try:
             message = pull(name, on_progress=progress, cancel=self.stop_download)
-        except RoleplayError as exc:
-            self.app.call_from_thread(detail.update, f"{name}: {exc}")
+        except (RoleplayError, OSError) as exc:  # a full disk too: one line, the part kept to resume
+            self.app.call_from_thread(detail.update, f"{name}: {' '.join(str(exc).split())} · d tries again")
             return
         self.app.call_from_thread(self._load, message)
 
