@@ -61,8 +61,8 @@ t0 = time.perf_counter()
 from simulator.models.gateway import litellm
 litellm()
 t_import = time.perf_counter() - t0
-from simulator.models import local_models
-t1 = time.perf_counter(); local_models.load("smollm2-135m"); t_load = time.perf_counter() - t1
+from simulator.models import local_process
+t1 = time.perf_counter(); local_process.load("smollm2-135m"); t_load = time.perf_counter() - t1
 from simulator.models.config import load_settings
 from simulator.models.gateway import Gateway
 async def main():

@@ -44,6 +44,19 @@ async def test_a_prefilled_reply_is_continued_not_restarted(workspace):
     assert rest.strip() and not rest.lstrip().lower().startswith("my address")
 
 
+def test_the_runtime_is_built_portable():
+    """llama.cpp compiled for the build machine (-march=native) dies of SIGILL on a desk whose
+    CPU lacks, or whose hypervisor hides, what that machine advertised (AMX, AVX-512): the
+    install builds for any x86-64 with AVX2 instead."""
+    import platform
+
+    code = "import llama_cpp; print(llama_cpp.llama_print_system_info().decode())"
+    info = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "AMX" not in info and "AVX512 = 1" not in info, info
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert "AVX2 = 1" in info, info
+
+
 async def test_litellm_itself_streams_the_local_provider():
     module = litellm()
     response = await module.acompletion(model=BUILTIN_MODEL, messages=[{"role": "user", "content": "Say hi."}],

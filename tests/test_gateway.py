@@ -190,6 +190,19 @@ def test_redact_scrubs_keys():
     assert redact("secret=hunter2hunter2", ["hunter2hunter2"]) == "secret=****"
 
 
+def test_a_key_at_the_cut_of_a_long_error_is_redacted_whole(fake_server):
+    """The error text is cut to fit one line: the key is scrubbed before the cut, so no part
+    of it (a key minus its last character) reaches the screen or the journal."""
+    from simulator.models.gateway import to_model_error
+
+    class BadRequestError(Exception):
+        status_code = 400
+
+    for pad in range(140, 165):  # the key straddles the 160-character cut at every offset
+        error = to_model_error(BadRequestError("x" * pad + " " + KEY + " trailing words"), settings(fake_server), 1)
+        assert KEY[:12] not in str(error), pad
+
+
 def test_classify_litellm_midstream():
     class MidStreamFallbackError(Exception):
         status_code = 500

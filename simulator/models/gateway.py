@@ -168,10 +168,23 @@ def retry_after(exc: BaseException) -> float | None:
     return None
 
 
+def _model_error_in(exc: BaseException) -> ModelError | None:
+    """A ModelError our own code raised under litellm (a local model's worker that crashed),
+    however litellm wrapped it: it already names the cause."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, ModelError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def classify(exc: BaseException) -> tuple[str, bool]:
     """(kind, retryable) for an exception raised by a call."""
-    if isinstance(exc, ModelError):
-        return exc.kind, False
+    if (ours := _model_error_in(exc)) is not None:
+        return ours.kind, False
     if isinstance(exc, (SilenceTimeout, asyncio.TimeoutError, TimeoutError)):
         return "timeout", True
     if isinstance(exc, StreamBroken):
@@ -279,15 +292,15 @@ def missing_key_vars(model: str) -> list[str]:
 
 
 def to_model_error(exc: BaseException, settings: RoleSettings, attempts: int) -> ModelError:
-    if isinstance(exc, ModelError):
-        exc.attempts = attempts
-        return exc
+    if (ours := _model_error_in(exc)) is not None:
+        ours.attempts = attempts
+        return ours
     kind, _ = classify(exc)
     where = settings.api_base or "the provider"
     hint = _HINTS.get(kind, _HINTS["unknown"]).format(
         key_env=settings.api_key_env or "the provider's API key variable", where=where,
         timeout=settings.timeout, model=settings.model)
-    detail = redact(" ".join(str(exc).split())[:160], [settings.api_key()])
+    detail = redact(" ".join(str(exc).split()), [settings.api_key()])[:160]  # redacted whole, then cut
     tries = f" after {attempts} attempts" if attempts > 1 else ""
     message = f"{settings.role} model {settings.model}: {_SUMMARY.get(kind, 'failed')}{tries}"
     if kind in ("bad_request", "unknown", "not_found", "auth") and detail:
@@ -585,6 +598,6 @@ async def warm_up(settings: RoleSettings) -> None:
     """Import litellm and load a local model in the background, off the UI thread."""
     await asyncio.to_thread(litellm)
     if settings.is_local:
-        from . import local_models
+        from . import local_process
 
-        await asyncio.to_thread(local_models.load, settings.model.split("/", 1)[1])
+        await asyncio.to_thread(local_process.load, settings.model.split("/", 1)[1])

@@ -7,9 +7,9 @@ any other model.
 * ``roleplay models add PATH.gguf`` and ``roleplay models pull NAME`` register more,
   in ``models.yaml`` in the user data folder.
 
-Nothing here imports litellm or llama_cpp at import time; models load once per
-process, lazily, on the thread that first calls them (never the UI thread: the
-gateway calls them through ``asyncio.to_thread``).
+Nothing here imports litellm or llama_cpp at import time. The app never runs the models
+in its own process: :mod:`.local_process` starts a worker (:mod:`.local_worker`) that
+loads them once, lazily, and calls ``load``/``chat``/``count_tokens`` here.
 """
 
 from __future__ import annotations
@@ -145,16 +145,15 @@ _load_lock = threading.Lock()
 _run_locks: dict[Path, threading.Lock] = {}
 
 
-def load(name: str) -> tuple[Any, threading.Lock]:
-    """Load (once per process) the llama.cpp model for ``local/<name>``; thread-safe."""
-    path = resolve(name)
+def load(path: Path) -> tuple[Any, threading.Lock]:
+    """Load (once per process) the llama.cpp model in the GGUF file ``path``; thread-safe."""
     with _load_lock:
         if path not in _loaded:
             try:
                 from llama_cpp import Llama
             except ImportError:
                 raise ModelError("llama-cpp-python is not installed", kind="not_installed",
-                                 model=f"local/{name}",
+                                 model=path.name,
                                  hint="install the local extra: pip install '.[local]'") from None
             if not _loaded:
                 atexit.register(close_all)
@@ -238,16 +237,15 @@ def _as_chat_chunks(chunks: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]
                             "finish_reason": choice.get("finish_reason")}]}
 
 
-def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
+def chat(path: Path, messages: list[dict[str, Any]], *, temperature: float, max_tokens: int,
          stream: bool, stop: list[str] | None = None, repeat_penalty: float = 1.1,
          response_format: dict[str, Any] | None = None, slot: str | None = None,
          prefill: str | None = None) -> Any:
-    """Run one chat completion on a local model (stream: an iterator of OpenAI-style chunks).
+    """Run one chat completion on the local model in ``path`` (stream: an iterator of OpenAI-style chunks).
     ``slot`` names the conversation the call belongs to (see :func:`_enter_slot`).
     ``prefill`` (streamed calls): the reply starts with these words and the chunks are what
     the model writes after them."""
-    llm, lock = load(name)
-    path = resolve(name)
+    llm, lock = load(path)
     prefilled = _prefilled_prompt(llm, messages, prefill) if prefill and stream and not response_format else None
     if prefilled:
         tokens, template_stop = prefilled
@@ -277,6 +275,6 @@ def chat(name: str, messages: list[dict[str, Any]], *, temperature: float, max_t
     return chunks()
 
 
-def count_tokens(name: str, text: str) -> int:
-    llm, _ = load(name)
+def count_tokens(path: Path, text: str) -> int:
+    llm, _ = load(path)
     return len(llm.tokenize(text.encode("utf-8"), add_bos=False))

@@ -12,7 +12,7 @@ import litellm
 from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse
 
-from . import local_models
+from . import local_process
 
 
 def _name(model: str) -> str:
@@ -54,7 +54,7 @@ class LocalLLM(CustomLLM):
     def completion(self, model: str, messages: list, api_base: str, custom_prompt_dict: dict,
                    model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
                    optional_params: dict, *args: Any, **kwargs: Any) -> ModelResponse:
-        result = local_models.chat(_name(model), messages, stream=False,
+        result = local_process.chat(_name(model), messages, stream=False,
                                   **_params(optional_params, kwargs.get("litellm_params")))
         text = result["choices"][0]["message"].get("content") or ""
         usage = result.get("usage") or {}
@@ -78,10 +78,13 @@ class LocalLLM(CustomLLM):
                   model_response: ModelResponse, print_verbose, encoding, api_key, logging_obj,
                   optional_params: dict, *args: Any, **kwargs: Any) -> Iterator[GenericStreamingChunk]:
         name = _name(model)
-        completion_tokens = 0
+        completion_tokens = prompt_tokens = 0
         finish = "stop"
-        for chunk in local_models.chat(name, messages, stream=True,
-                                       **_params(optional_params, kwargs.get("litellm_params"))):
+        for chunk in local_process.chat(name, messages, stream=True,
+                                        **_params(optional_params, kwargs.get("litellm_params"))):
+            if "prompt_tokens" in chunk:  # the worker's last word: what the prompt cost
+                prompt_tokens = chunk["prompt_tokens"]
+                continue
             choice = chunk["choices"][0]
             text = choice.get("delta", {}).get("content") or ""
             finish = choice.get("finish_reason") or finish
@@ -89,7 +92,6 @@ class LocalLLM(CustomLLM):
                 completion_tokens += 1
                 yield GenericStreamingChunk(text=text, is_finished=False, finish_reason="", usage=None,
                                             index=0, tool_use=None)
-        prompt_tokens = sum(local_models.count_tokens(name, str(m.get("content") or "")) + 4 for m in messages)
         yield GenericStreamingChunk(
             text="", is_finished=True, finish_reason=finish, index=0, tool_use=None,
             usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
