@@ -24,8 +24,7 @@ from ..core import locations
 from ..core.errors import ModelError
 
 STOP_WAIT_S = 10.0  # after a cancel, how long the worker may take to stop before it is killed
-PORTABLE_FIX = ("reinstall it portable: pip install --force-reinstall --no-deps --no-cache-dir "
-                "-C cmake.define.GGML_NATIVE=OFF llama-cpp-python==0.3.36")
+PORTABLE_FIX = "reinstall it portable (`roleplay doctor` shows how)"
 
 
 def log_file() -> Path:
