@@ -188,6 +188,18 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 2
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .models import doctor
+
+    checks = doctor.run(args.workspace, model=getattr(args, "model", None),
+                        evaluator_model=getattr(args, "evaluator_model", None))
+    if args.json:
+        print(doctor.to_json(checks))
+    else:
+        doctor.write_report(checks, sys.stdout)
+    return 0 if doctor.healthy(checks) else 1
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from .grading import run as grading
     from .practice import headless
@@ -368,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", nargs="?", help="role for check, file for add, name for pull")
     p.add_argument("--name", help="name for models add (default: the file name)")
     p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("doctor", help="check this desk: the built-in model's runtime, config files, folders, free "
+                                      "disk, model servers, each role's model; one line per problem with what to do")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON (for IT)")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("run", help="play a session without the TUI, from a script of learner messages")
     p.add_argument("--persona", required=True, metavar="ID", help="persona id (`roleplay personas`)")
