@@ -130,3 +130,55 @@ async def test_a_second_attempt_is_compared_with_the_last_one_on_the_same_person
     assert "tried again" not in lines[0] and any(line.strip().startswith("Empathy") and "↑" in line
                                                  for line in lines)
     assert previous_attempt(poor, workspace) is None
+
+
+def test_an_index_nested_too_deeply_is_rebuilt_from_the_session_files(workspace):
+    """Issue 18: a `.index.json` of 100,000 nested lists was a RecursionError; it is only a
+    cache, so the sessions are read again."""
+    saved_session(workspace)
+    (workspace / "sessions" / INDEX).write_text("[" * 100_000 + "]" * 100_000)
+    rows = session_index(workspace)
+    assert [r.status for r in rows] == ["pending"]
+    assert json.loads((workspace / "sessions" / INDEX).read_text())["sessions"][0]["status"] == "pending"
+
+
+def test_an_index_row_of_the_wrong_type_is_read_again(workspace):
+    """Issue 18: a row whose score was text (its stamp still current) made `roleplay
+    sessions` fail with ValueError; the row is read again from the session's files."""
+    from simulator.review.index import summary_line
+
+    saved_session(workspace)
+    session_index(workspace)
+    index = workspace / "sessions" / INDEX
+    data = json.loads(index.read_text())
+    data["sessions"][0].update(score="high", learner_turns="two")
+    index.write_text(json.dumps(data))
+    out = subprocess.run([sys.executable, "-m", "simulator", "sessions"], capture_output=True, text=True)
+    assert out.returncode == 0 and "Traceback" not in out.stderr and out.stdout.rstrip().endswith("pending")
+    index.write_text(json.dumps(data))
+    rows = session_index(workspace)
+    assert rows[0].score is None and rows[0].learner_turns == 2
+    assert summary_line(rows[0]).endswith("pending")
+
+
+def test_a_same_size_rewrite_with_its_mtime_put_back_is_read_again(workspace):
+    """Issue 18: the index's stamp holds each file's inode and change time besides its size
+    and modification time, so a rewrite in place that keeps the size and puts the old
+    modification time back still shows, not a stale row."""
+    import os
+
+    record = saved_session(workspace)
+    assert session_index(workspace)[0].outcome == "resolved"
+    journal = record.folder / "journal.jsonl"
+    before = journal.stat()
+    text = journal.read_bytes()
+    changed = text.replace(b'"outcome":"resolved"', b'"outcome":"gave_up" ')  # the same size, still JSON
+    assert changed != text and len(changed) == len(text)
+    with journal.open("r+b") as handle:  # in place: the same inode
+        handle.write(changed)
+    os.utime(journal, ns=(before.st_atime_ns, before.st_mtime_ns))
+    while journal.stat().st_ctime_ns == before.st_ctime_ns:  # a clock coarser than this test: tick it on
+        os.utime(journal, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = journal.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert session_index(workspace)[0].outcome == "gave_up"

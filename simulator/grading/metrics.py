@@ -744,7 +744,7 @@ def measure(record: SessionRecord) -> Measurements:
                 m.hidden_revealed.append({"index": i, "fact": fact, "turn": t.index})
 
     # criteria this rubric has
-    ids = {c.get("id") for c in _as_list(rubric.get("criteria")) if isinstance(c, dict)}
+    ids = {c["id"] for c in _as_list(rubric.get("criteria")) if isinstance(c, dict) and isinstance(c.get("id"), str)}
     if ids:
         m.informs = {k: [c for c in v if c in ids] for k, v in INFORMS.items()}
     return m

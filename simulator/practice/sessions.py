@@ -8,10 +8,16 @@
 
 The journal is the source of truth while a session runs: a crash (even ``kill -9``)
 loses at most the reply being streamed, and :func:`load_session` rebuilds the record
-from the journal, ignoring a torn last line. ``session.json`` is a convenience copy
-written atomically (temp file + rename) after every turn and at the end. In the app these
-writes run on one writer thread, in order (``Conversation(writer=...)``); a reply waits for
-its turn to be on disk without blocking the UI loop.
+from the journal, ignoring a torn last line. An append that fails part-way (a full disk)
+is cut back off, and a torn last line left by a crash is cut before the next append, so
+a torn line never ends up before whole ones. ``session.json`` is a convenience copy
+written atomically (temp file + rename) after every turn and at the end; a journal
+damaged before its last line is read from it. Every value read is checked against the
+record's types: a damaged file is a :class:`SessionError` that says where and what
+(``journal.jsonl:5:1: damaged journal line (text: expected text, got null)``), never a
+crash in whatever reads the record later. In the app these writes run on one writer
+thread, in order (``Conversation(writer=...)``); a reply waits for its turn to be on disk
+without blocking the UI loop.
 
 Journal events: ``header`` (format version, ids, start time, persona and rubric
 snapshots, model names), ``turn``, ``retract`` (a learner turn whose reply failed and
@@ -21,13 +27,17 @@ never overwriting an earlier one).
 
 from __future__ import annotations
 
+import errno
 import json
+import math
 import os
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from types import UnionType
+from typing import Any, Callable, Iterator, Union, get_args, get_origin, get_type_hints
 
 from ..core import locations
 from ..core.errors import NotFoundError, SessionError
@@ -110,7 +120,8 @@ class SessionRecord:
         """(score, passed) of the newest evaluation; None when there is none or it is damaged."""
         overall = self.evaluations[-1].get("overall") if self.evaluations and isinstance(self.evaluations[-1], dict) \
             else None
-        if not isinstance(overall, dict) or not isinstance(overall.get("score"), (int, float)):
+        score = overall.get("score") if isinstance(overall, dict) else None
+        if not isinstance(score, (int, float)) or isinstance(score, bool) or not in_range(score):
             return None
         return float(overall["score"]), bool(overall.get("passed"))
 
@@ -188,15 +199,40 @@ class Journal:
         return journal
 
     def append(self, event: dict[str, Any]) -> None:
-        line = json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n"
+        """Add ``event`` as one line, fsynced. A write that fails part-way (a full disk) is cut
+        back off, so the journal is as it was: a torn line followed by the next event's line
+        would make every line after it unreadable."""
+        data = (json.dumps(event, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
         try:
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.write(line)
-                handle.flush()
-                os.fsync(handle.fileno())
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_BINARY", 0), 0o666)
         except OSError as exc:
-            raise SessionError(f"{self.path}: cannot save the turn ({exc.strerror}) — free some disk "
-                               "space or check permissions; the session is still open") from None
+            raise self._cannot_save(exc) from None
+        try:
+            size = os.fstat(fd).st_size
+            size, data = _mend_tail(fd, size, data)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    if written <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    view = view[written:]
+                os.fsync(fd)
+            except OSError as exc:
+                try:
+                    os.ftruncate(fd, size)  # back to the last whole line
+                    os.fsync(fd)
+                except OSError:
+                    pass  # the next append cuts the torn tail off (_mend_tail)
+                raise self._cannot_save(exc) from None
+        except OSError as exc:
+            raise self._cannot_save(exc) from None
+        finally:
+            os.close(fd)
+
+    def _cannot_save(self, exc: OSError) -> SessionError:
+        return SessionError(f"{self.path}: cannot save the turn ({exc.strerror or exc}) — free some disk "
+                            "space or check permissions; the session is still open")
 
     def snapshot(self, record: SessionRecord) -> None:
         """Rewrite session.json atomically from the in-memory record."""
@@ -210,9 +246,168 @@ class Journal:
                                "disk space or check permissions; the journal still holds every turn") from None
 
 
+def _mend_tail(fd: int, size: int, data: bytes) -> tuple[int, bytes]:
+    """Before appending ``data`` to a journal of ``size`` bytes whose last line has no newline
+    (a crash mid-write, or a cut that failed): cut a torn line off (it was never a whole event,
+    and the reader skips it only while it is last), or end a whole one with its newline.
+    Returns the size to cut back to if the append fails, and the bytes to append."""
+    if size == 0 or _read_at(fd, size - 1, 1) == b"\n":
+        return size, data
+    start = size
+    while start > 0:  # the last newline, read back in blocks
+        block = _read_at(fd, max(0, start - 65536), min(start, 65536))
+        cut = block.rfind(b"\n")
+        if cut >= 0:
+            start = start - len(block) + cut + 1
+            break
+        start -= len(block)
+    tail = _read_at(fd, start, size - start)
+    if isinstance(_event(tail), dict):
+        return size, b"\n" + data
+    os.ftruncate(fd, start)
+    return start, data
+
+
+def _read_at(fd: int, offset: int, count: int) -> bytes:
+    os.lseek(fd, offset, os.SEEK_SET)  # appends still go to the end (O_APPEND)
+    return os.read(fd, count)
+
+
+def _event(line: bytes) -> Any:
+    """One journal line decoded, or None when it is not JSON (torn, damaged, nested too deep)."""
+    try:
+        return json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
 def snapshot_text(record: SessionRecord) -> str:
     """session.json's text for ``record`` as it is now."""
     return json.dumps(record.to_dict(), ensure_ascii=False, indent=2)
+
+
+# -- reading: every value checked against the record's types, so a damaged file is one
+# "unreadable" line that says where and what, never a crash in whatever reads it later
+
+SPEAKERS = ("customer", "learner", "hint")
+# the fields of practice.engine.ConversationState, without importing the engine (a test checks)
+STATE_TYPES: dict[str, Any] = {"frustration": int, "revealed": list[int], "given": list[int],
+                               "outcome": str | None, "learner_turns": int}
+_HEADER = ("session_id", "started_at", "persona_id", "persona", "rubric_id", "rubric")  # required
+_EVENT_FIELDS = {"header": {}, "end": {"reason": "end_reason", "at": "ended_at"},
+                 "evaluation_pending": {"reason": "pending_reason"}}  # event key -> record field
+
+
+def in_range(number: int | float) -> bool:
+    """A whole number that fits 64 bits, or a finite number: what this app writes."""
+    return -2 ** 63 <= number < 2 ** 63 if isinstance(number, int) else math.isfinite(number)
+
+
+def _json_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and not in_range(value):
+        return "a number out of range"
+    for kind, name in ((bool, "true/false"), (int, "a number"), (float, "a number"), (str, "text"),
+                       (list, "a list"), (dict, "an object")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _hint_name(hint: Any) -> str:
+    if get_origin(hint) in (Union, UnionType):
+        return " or ".join(_hint_name(h) for h in get_args(hint))
+    kind = get_origin(hint) or hint
+    return {type(None): "null", str: "text", int: "a whole number", float: "a number", bool: "true/false",
+            list: "a list", dict: "an object"}.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+@cache
+def _accepts(hint: Any) -> Callable[[Any], bool]:
+    """A quick yes/no test of a value read from JSON against a field's type (see :func:`type_problem`)."""
+    origin, args = get_origin(hint), get_args(hint)
+    if hint is Any:
+        return lambda value: True
+    if origin in (Union, UnionType):
+        members = tuple(_accepts(h) for h in args)
+        return lambda value: any(test(value) for test in members)
+    if origin is list or hint is list:
+        item = _accepts(args[0] if args else Any)
+        return lambda value: isinstance(value, list) and all(map(item, value))
+    if origin is dict or hint is dict:
+        key, item = (_accepts(h) for h in (args or (Any, Any)))
+        return lambda value: isinstance(value, dict) and all(key(k) and item(v) for k, v in value.items())
+    if hint is type(None):
+        return lambda value: value is None
+    if hint in (int, float):  # never true/false (a bool is an int to Python, not to JSON)
+        kinds = (int,) if hint is int else (int, float)
+        return lambda value: type(value) in kinds and in_range(value)
+    return lambda value: isinstance(value, hint)
+
+
+def type_problem(value: Any, hint: Any, where: str) -> str | None:
+    """Why ``value`` (read from a JSON file) is not of the type ``hint`` (a dataclass field's:
+    str, int, float, bool, None, Any, list[...], dict[...], unions), naming the innermost
+    place that is wrong (``turns[3].text``); None when it is."""
+    if _accepts(hint)(value):
+        return None
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):  # the member of the value's kind says where inside it is wrong
+        same = [h for h in args if get_origin(h) in (list, dict) and isinstance(value, get_origin(h))]
+        if len(same) == 1:
+            return type_problem(value, same[0], where)
+    elif origin is list and isinstance(value, list):
+        return next(type_problem(v, args[0], f"{where}[{i}]") for i, v in enumerate(value)
+                    if not _accepts(args[0])(v))
+    elif origin is dict and isinstance(value, dict):
+        return next(type_problem(k, args[0], f"{where} key") or type_problem(v, args[1], f"{where}.{k}")
+                    for k, v in value.items() if not (_accepts(args[0])(k) and _accepts(args[1])(v)))
+    return f"{where}: expected {_hint_name(hint)}, got {_json_name(value)}"
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    hints = dict(get_type_hints(cls))
+    if cls is SessionRecord:  # turns are checked one by one; the folder is never read from a file;
+        del hints["turns"], hints["folder"]  # a damaged evaluation is shown as one (not a damaged session)
+        hints["evaluations"] = list
+    return hints
+
+
+@cache
+def _tests(cls: type) -> dict[str, Callable[[Any], bool]]:
+    return {name: _accepts(hint) for name, hint in _hints(cls).items()}
+
+
+def fields_problem(data: Any, cls: type, required: tuple[str, ...] = (), where: str = "",
+                   names: dict[str, str] | None = None) -> str | None:
+    """Why the object ``data`` read from a file cannot fill the dataclass ``cls``: not an
+    object, a ``required`` key missing, or a known key (``names`` maps keys to fields) of
+    the wrong type; None when it can."""
+    if not isinstance(data, dict):
+        return f"{where or 'the entry'}: expected an object, got {_json_name(data)}"
+    prefix = f"{where}." if where else ""
+    missing = next((key for key in required if key not in data), None)
+    if missing:
+        return f"{prefix}{missing}: missing"
+    hints, tests, names = _hints(cls), _tests(cls), names or {}
+    for key, value in data.items():
+        field = names.get(key, key)
+        if field in tests and not tests[field](value):
+            return type_problem(value, hints[field], prefix + key)
+    return None
+
+
+def _turn_problem(data: Any, where: str = "") -> str | None:
+    problem = fields_problem(data, Turn, ("index", "speaker", "text"), where)
+    prefix = f"{where}." if where else ""
+    if problem is None and data["speaker"] not in SPEAKERS:
+        problem = f"{prefix}speaker: '{str(data['speaker'])[:20]}' is not one of {', '.join(SPEAKERS)}"
+    if problem is None and isinstance(data.get("state"), dict):  # what a resumed conversation starts from
+        problem = next((p for key, hint in STATE_TYPES.items() if key in data["state"]
+                        and (p := type_problem(data["state"][key], hint, f"{prefix}state.{key}"))), None)
+    return problem
 
 
 def _turn(event: dict[str, Any]) -> Turn:
@@ -220,33 +415,71 @@ def _turn(event: dict[str, Any]) -> Turn:
     return Turn(**{k: v for k, v in event.items() if k in known})
 
 
+def _event_problem(event: Any) -> str | None:
+    """Why a journal line's event cannot be read into the record; None when it can."""
+    if not isinstance(event, dict):
+        return f"expected an event (an object), got {_json_name(event)}"
+    kind = event.get("type")
+    if not isinstance(kind, str):
+        return type_problem(kind, str, "type")
+    if kind == "turn":
+        return _turn_problem(event)
+    if kind in _EVENT_FIELDS:
+        return fields_problem(event, SessionRecord, _HEADER if kind == "header" else (), names=_EVENT_FIELDS[kind])
+    return None  # retract (its index is only compared), evaluation (a damaged one is shown as such), unknown
+
+
+def _version_problem(data: dict[str, Any], where: str, *, required: bool) -> SessionError | None:
+    """Why the format version in ``data`` cannot be read here (newer, wrong type, missing)."""
+    version = data.get("version")
+    if version is None and not required:
+        return None  # the earliest journals had none
+    if isinstance(version, bool) or not isinstance(version, int):
+        got = "missing" if version is None else f"expected a whole number, got {_json_name(version)}"
+        return SessionError(f"{where}: version: {got} — not a session this roleplay wrote")
+    if version > VERSION:
+        return SessionError(f"{where}: session format version {version} is newer than this roleplay reads "
+                            f"({VERSION}) — upgrade roleplay")
+    return None
+
+
 def read_journal(folder: Path) -> SessionRecord:
-    """Rebuild a session from its journal, ignoring a torn (half-written) last line."""
+    """Rebuild a session from its journal, ignoring a torn (half-written) last line. Every
+    event is checked: a damaged line (not JSON, or a value of the wrong type) before the last
+    one is a :class:`SessionError` naming its ``path:line:1`` and what is wrong."""
     path = Path(folder) / JOURNAL
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise NotFoundError(f"{folder}: not a session (no {JOURNAL})") from None
-    events = []
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot be read ({exc.strerror or exc}) — check its permissions") from None
+    lines = raw.split(b"\n")  # only newlines end events (a U+2028 inside a text does not)
+    last = max((n for n, line in enumerate(lines, 1) if line.strip()), default=0)
+    events: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            if number == len(lines):
-                break  # torn last line from a crash mid-write: everything before it is intact
-            raise SessionError(f"{path}:{number}:1: damaged journal line — the session cannot be read "
-                               "past this point") from None
+        event = _event(line)
+        if event is None and number == last:
+            break  # torn last line from a crash mid-write: everything before it is intact
+        if not events and isinstance(event, dict) and event.get("type") == "header" \
+                and (error := _version_problem(event, f"{path}:{number}:1", required=False)):
+            raise error  # a newer format: say so, whatever else its header holds
+        problem = "not whole JSON: cut short, damaged or nested too deeply" if event is None else _event_problem(event)
+        if problem:
+            raise SessionError(f"{path}:{number}:1: damaged journal line ({problem}) — the session cannot be read "
+                               "past this point")
+        events.append(event)
+    if not events and last:
+        raise SessionError(f"{path}:1:1: the journal's first line (its header) is cut short — the session "
+                           "cannot be read")
     if not events or events[0].get("type") != "header":
         raise SessionError(f"{path}:1:1: the journal has no header — not a roleplay session")
     head = events[0]
-    if head.get("version", 1) > VERSION:
-        raise SessionError(f"{path}:1:1: session format version {head.get('version')} is newer than this "
-                           f"roleplay reads ({VERSION}) — upgrade roleplay")
     record = SessionRecord(session_id=head["session_id"], started_at=head["started_at"],
                            persona_id=head["persona_id"], persona=head["persona"],
-                           rubric_id=head["rubric_id"], rubric=head["rubric"], models=head.get("models", {}),
+                           rubric_id=head["rubric_id"], rubric=head["rubric"], models=head.get("models") or {},
                            branched_from=head.get("branched_from"), learner=head.get("learner"),
                            folder=Path(folder))
     for event in events[1:]:
@@ -310,37 +543,57 @@ class UnreadableSession:
 
 
 def read_session(folder: Path) -> SessionRecord:
-    """A session from its journal; a folder holding only ``session.json`` is read from that
-    copy. Raises :class:`SessionError` saying what is wrong and where."""
+    """A session from its journal; a folder holding only ``session.json``, or whose journal
+    is damaged before its last line, is read from that copy. Raises :class:`SessionError`
+    saying what is wrong and where (the journal's error when neither can be read)."""
     folder = Path(folder)
     if (folder / JOURNAL).is_file():
         try:
             return read_journal(folder)
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise SessionError(f"{folder / JOURNAL}:1:1: the header lacks {exc} — not a session this "
-                               "roleplay wrote") from None
+        except SessionError as exc:
+            if not (folder / RECORD).is_file():
+                raise
+            try:
+                return read_record(folder)
+            except (SessionError, NotFoundError):
+                raise exc from None
+    return read_record(folder)
+
+
+def read_record(folder: Path) -> SessionRecord:
+    """A session from its ``session.json``, every value checked."""
+    folder = Path(folder)
     path = folder / RECORD
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise NotFoundError(f"{folder}: not a session (no {JOURNAL})") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SessionError(f"{path}: unreadable ({exc}) and there is no {JOURNAL} to rebuild it from") from None
+    except RecursionError:
+        raise SessionError(f"{path}: unreadable (nested too deeply to be a session) and there is no readable "
+                           f"{JOURNAL} to rebuild it from") from None
+    except json.JSONDecodeError as exc:
+        raise SessionError(f"{path}:{exc.lineno}:{exc.colno}: unreadable ({exc.msg}) and there is no readable "
+                           f"{JOURNAL} to rebuild it from") from None
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise SessionError(f"{path}: unreadable ({exc}) and there is no readable {JOURNAL} to rebuild it "
+                           "from") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SessionError(f"{path}:1:1: not a roleplay session file")
-    if not isinstance(data.get("version"), int) or data["version"] > VERSION:
-        raise SessionError(f"{path}:1:1: session format version {data.get('version')} is newer than this "
-                           f"roleplay reads ({VERSION}) — upgrade roleplay")
-    try:
-        return SessionRecord(
-            session_id=data["session_id"], started_at=data["started_at"], persona_id=data["persona_id"],
-            persona=data["persona"], rubric_id=data["rubric_id"], rubric=data["rubric"],
-            models=data.get("models", {}), turns=[_turn(t) for t in data.get("turns", [])],
-            ended_at=data.get("ended_at"), outcome=data.get("outcome"), end_reason=data.get("end_reason"),
-            evaluations=list(data.get("evaluations", [])), pending_reason=data.get("pending_reason"),
-            branched_from=data.get("branched_from"), learner=data.get("learner"), folder=folder)
-    except (KeyError, TypeError) as exc:
-        raise SessionError(f"{path}:1:1: missing {exc} — the file is damaged") from None
+    if error := _version_problem(data, f"{path}:1:1", required=True):
+        raise error
+    turns = data.get("turns", [])
+    problem = fields_problem(data, SessionRecord, _HEADER) or (
+        type_problem(turns, list, "turns")
+        or next((p for i, t in enumerate(turns) if (p := _turn_problem(t, f"turns[{i}]"))), None))
+    if problem:
+        raise SessionError(f"{path}: {problem} — the file is damaged")
+    return SessionRecord(
+        session_id=data["session_id"], started_at=data["started_at"], persona_id=data["persona_id"],
+        persona=data["persona"], rubric_id=data["rubric_id"], rubric=data["rubric"],
+        models=data.get("models") or {}, turns=[_turn(t) for t in turns],
+        ended_at=data.get("ended_at"), outcome=data.get("outcome"), end_reason=data.get("end_reason"),
+        evaluations=list(data.get("evaluations") or []), pending_reason=data.get("pending_reason"),
+        branched_from=data.get("branched_from"), learner=data.get("learner"), folder=folder)
 
 
 def scan_sessions(workspace: Path) -> list[SessionRecord | UnreadableSession]:

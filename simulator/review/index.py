@@ -1,12 +1,15 @@
 """The history index: one summary row per session folder, for lists that stay fast.
 
-``sessions/.index.json`` holds a row per session folder with the sizes and modification
-times of the files it was read from. Listing the sessions reads that one file and looks at
-each folder's files (two ``stat`` calls); only a folder whose files changed, or that is new,
-is read again. The session files stay the truth: delete the index and it is rebuilt from
-them; a folder that disappears leaves the index. A session that cannot be read (corrupt,
-truncated, from a newer format) is a row with ``status`` "unreadable" and the reason, never
-dropped.
+``sessions/.index.json`` holds a row per session folder with the size, modification time,
+inode and change time of the files it was read from (a file rewritten in place with its
+old size and modification time put back still has a new change time; one replaced has a
+new inode). Listing the sessions reads that one file and looks at each folder's files (two
+``stat`` calls); only a folder whose files changed, or that is new, is read again. The
+session files stay the truth: delete the index and it is rebuilt from them; a row of it
+that is not as this module writes it (a wrong type), or an index nested too deeply, is
+read again from the session files; a folder that disappears leaves the index. A session
+that cannot be read (corrupt, truncated, of the wrong types, from a newer format) is a
+row with ``status`` "unreadable" and the reason, never dropped.
 
 Evaluation status (``status``): ``open`` (not ended: can be resumed), ``pending`` (ended,
 not graded yet), ``failed`` (grading failed and left a reason, or the saved evaluation is
@@ -24,7 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from ..core.storage import atomic_write_text
-from ..practice.sessions import JOURNAL, RECORD, SessionRecord, answered_turns, read_session, sessions_dir
+from ..practice.sessions import (
+    JOURNAL,
+    RECORD,
+    SessionRecord,
+    answered_turns,
+    fields_problem,
+    in_range,
+    read_session,
+    sessions_dir,
+)
 
 INDEX = ".index.json"
 INDEX_VERSION = 3
@@ -53,12 +65,12 @@ class SessionSummary:
     pass_mark: float | None = None
     scale: list[int] = field(default_factory=list)
     method: str | None = None  # "judge" or "evidence"
-    criteria: dict[str, int] = field(default_factory=dict)  # criterion id -> score, latest evaluation
+    criteria: dict[str, float] = field(default_factory=dict)  # criterion id -> score, latest evaluation
     criterion_names: dict[str, str] = field(default_factory=dict)
     figures: dict[str, float | None] = field(default_factory=dict)  # FIGURES, from the measured part
     branched_from: dict[str, Any] | None = None
     learner: str | None = None
-    stamp: list[int] = field(default_factory=list)  # sizes and mtimes of the files read
+    stamp: list[int] = field(default_factory=list)  # size, mtime, inode, ctime of each file read (_stamp)
 
     @property
     def graded(self) -> bool:
@@ -84,24 +96,35 @@ class SessionSummary:
 
 
 def _stamp(folder: str) -> list[int] | None:
-    """Size and mtime (ns) of the journal and of session.json; None when neither exists."""
+    """Size, mtime, inode and ctime (ns) of the journal and of session.json; None when
+    neither exists."""
     out: list[int] = []
     for name in (JOURNAL, RECORD):
         try:
             st = os.stat(os.path.join(folder, name))
-            out += [st.st_size, st.st_mtime_ns]
+            out += [st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns]
         except OSError:
-            out += [-1, -1]
-    return None if out[0] == -1 and out[2] == -1 else out
+            out += [-1, -1, -1, -1]
+    return None if out[0] == -1 and out[4] == -1 else out
+
+
+def _number(value: Any) -> Any:
+    """``value`` when it is a number (not true/false), else None: a saved evaluation's
+    figures are shown only when they are what they say."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) and in_range(value) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _figures(measured: dict[str, Any]) -> dict[str, float | None]:
-    questions = measured.get("questions") or 0
-    return {"apologies": measured.get("apologies"),
-            "open_share": round(measured.get("open_questions", 0) / questions, 2) if questions else None,
-            "median_response_time_s": measured.get("median_response_time_s"),
-            "jargon": len(measured.get("jargon_used") or []),
-            "reading_ease": measured.get("reading_ease")}
+    questions, jargon = _number(measured.get("questions")), measured.get("jargon_used")
+    return {"apologies": _number(measured.get("apologies")),
+            "open_share": round((_number(measured.get("open_questions")) or 0) / questions, 2) if questions else None,
+            "median_response_time_s": _number(measured.get("median_response_time_s")),
+            "jargon": len(jargon) if isinstance(jargon, list) else 0,
+            "reading_ease": _number(measured.get("reading_ease"))}
 
 
 def summarise(record: SessionRecord, folder: str, stamp: list[int]) -> SessionSummary:
@@ -121,51 +144,68 @@ def summarise(record: SessionRecord, folder: str, stamp: list[int]) -> SessionSu
         reason = f"judge pending: {record.pending_reason}" if record.pending_reason else "graded by the evidence rules"
     else:
         status, reason = "graded", f"judged by {latest.get('judge_model', 'a model')}"
-    measured = (latest or {}).get("measured") if overall is not None else None
+    # the latest evaluation's parts, each taken only when it is what it says (a hand-edited or
+    # damaged one shows as ungraded parts, never as a crash)
+    graded = _dict(latest) if overall is not None else {}
+    measured = graded.get("measured")
     if not isinstance(measured, dict):
         measured = measure(record).to_dict()
-    criteria = {c["id"]: c["score"] for c in (latest or {}).get("criteria", []) if isinstance(c, dict)
-                and isinstance(c.get("score"), (int, float)) and "id" in c} if overall is not None else {}
+    marks = [c for c in graded.get("criteria") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)] \
+        if isinstance(graded.get("criteria"), list) else []
+    scale = _dict(graded.get("overall")).get("scale")
+    method = graded.get("method")
     return SessionSummary(
-        folder=folder, session_id=record.session_id, status=status, reason=reason or "",
+        folder=folder, session_id=record.session_id, status=status, reason=str(reason or ""),
         started_at=record.started_at, ended_at=record.ended_at, persona_id=record.persona_id,
         persona_name=str(record.persona.get("name") or record.persona_id),
         persona_title=str(record.persona.get("title") or ""), outcome=record.outcome,
-        duration_s=measured.get("duration_s"), learner_turns=answered_turns(record.turns),
+        duration_s=_number(measured.get("duration_s")), learner_turns=answered_turns(record.turns),
         score=overall[0] if overall else None, passed=overall[1] if overall else None,
-        pass_mark=(latest or {}).get("overall", {}).get("pass_mark") if overall else None,
-        scale=list((latest or {}).get("overall", {}).get("scale") or []) if overall else [],
-        method=(latest or {}).get("method") if overall else None, criteria=criteria,
-        criterion_names={c["id"]: c.get("name", c["id"]) for c in (latest or {}).get("criteria", [])
-                         if isinstance(c, dict) and "id" in c} if overall is not None else {},
+        pass_mark=_number(_dict(graded.get("overall")).get("pass_mark")),
+        scale=list(scale) if isinstance(scale, list) and len(scale) == 2 and all(
+            isinstance(n, int) and not isinstance(n, bool) for n in scale) else [],
+        method=method if isinstance(method, str) else None,
+        criteria={c["id"]: c["score"] for c in marks if _number(c.get("score")) is not None},
+        criterion_names={c["id"]: c["name"] if isinstance(c.get("name"), str) else c["id"] for c in marks},
         figures=_figures(measured), branched_from=record.branched_from, learner=record.learner, stamp=stamp)
 
 
 def _read_row(path: str, name: str, stamp: list[int]) -> SessionSummary:
-    from ..core.errors import NotFoundError, SessionError
+    from ..core.errors import RoleplayError
 
     try:
-        return summarise(read_session(Path(path)), name, stamp)
-    except (SessionError, NotFoundError, OSError, ValueError) as exc:
+        record = read_session(Path(path))
+    except (RoleplayError, OSError) as exc:
         return SessionSummary(folder=name, session_id=name, status="unreadable", reason=str(exc), stamp=stamp)
+    try:
+        return summarise(record, name, stamp)
+    except Exception as exc:  # noqa: BLE001 - one session this cannot summarise is one row, never a broken list
+        return SessionSummary(folder=name, session_id=name, status="unreadable", stamp=stamp,
+                              reason=f"{path}: cannot be summarised ({type(exc).__name__}: {exc}) — "
+                                     "please report this with the session folder")
 
 
 def _load(path: Path) -> dict[str, SessionSummary]:
+    """The saved rows that are as :func:`folder_index` writes them; none when the file is
+    missing or damaged (a damaged row alone is left out: its session is read again)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        if data.get("version") != INDEX_VERSION:
-            return {}
-        known = set(SessionSummary.__dataclass_fields__)
-        names = data.get("criterion_names") or {}
-        rows = {}
-        for row in data["sessions"]:
-            summary = SessionSummary(**{k: v for k, v in row.items() if k in known})
-            summary.criterion_names = {cid: names.get(cid) or summary.criterion_names.get(cid, cid)
-                                       for cid in summary.criteria}
-            rows[summary.folder] = summary
-        return rows
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}  # missing or damaged: rebuilt from the session files
+    except (OSError, ValueError, RecursionError):  # missing, damaged or nested too deeply: rebuilt
+        return {}
+    if not isinstance(data, dict) or data.get("version") != INDEX_VERSION or not isinstance(data.get("sessions"), list):
+        return {}
+    names = data.get("criterion_names")
+    names = {k: v for k, v in names.items() if isinstance(v, str)} if isinstance(names, dict) else {}
+    known = set(SessionSummary.__dataclass_fields__)
+    rows = {}
+    for row in data["sessions"]:
+        if fields_problem(row, SessionSummary, ("folder", "session_id", "status")) or row["status"] not in STATUSES:
+            continue
+        summary = SessionSummary(**{k: v for k, v in row.items() if k in known})
+        summary.criterion_names = {cid: names.get(cid) or summary.criterion_names.get(cid, cid)
+                                   for cid in summary.criteria}
+        rows[summary.folder] = summary
+    return rows
 
 
 def session_index(workspace: Path, *, save: bool = True) -> list[SessionSummary]:

@@ -88,7 +88,7 @@ class HistoryScreen(AppScreen):
 
         try:
             rows = session_index(self.rp.workspace)
-        except OSError as exc:  # the sessions folder itself cannot be read: say so, stop the spinner
+        except Exception as exc:  # noqa: BLE001 - the folder cannot be read (or worse): say so, stop the spinner
             rows = []
             self.app.call_from_thread(self.notify, f"cannot list sessions: {exc}", severity="error", timeout=15)
         self.app.call_from_thread(self._loaded, rows)

@@ -125,7 +125,10 @@ class HomeScreen(AppScreen):
             self.app.call_from_thread(self._loaded, data)
             self.app.call_from_thread(self.wait_for_refresh)  # the rows reach the screen before the rest loads
             save_rows(data, app.workspace)
-            data = load_the_rest(data, app.workspace, app.model_name, app.evaluator_model_name)
+            try:
+                data = load_the_rest(data, app.workspace, app.model_name, app.evaluator_model_name)
+            except Exception as exc:  # noqa: BLE001 - the sessions behind the Last column: the personas stay
+                data = replace(data, complete=True, library_error=f"the Last column could not be filled: {exc}")
         except Exception as exc:  # noqa: BLE001 - never leave the spinner turning: say what broke
             data = LibraryData(library_error=f"the library could not be loaded: {exc}", complete=True)
         if worker.is_cancelled:
