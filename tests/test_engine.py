@@ -199,6 +199,40 @@ async def test_model_failure_hands_text_back_and_retry_works(library, dana, work
     assert [t.speaker for t in record.turns] == ["customer", "learner", "customer"]
 
 
+async def test_a_turn_that_cannot_be_saved_is_not_in_the_session_and_its_text_comes_back(
+        library, dana, workspace, monkeypatch):
+    """Headless (no writer thread), the disk fills as the learner's turn is written: the send
+    fails in one line, the turn is in neither the journal nor session.json nor the count,
+    and the text is handed back; once there is room the same text plays on."""
+    import errno
+    import json
+
+    from simulator.core.errors import RoleplayError
+    from simulator.practice.sessions import RECORD, Journal
+
+    model = ScriptedModel(replies=["Fine. What now?"])
+    conv = start(library, dana, model, workspace)
+    real_append = Journal.append
+    full = {"on": True}
+
+    def append(self, event):
+        if full["on"]:
+            raise self._cannot_save(OSError(errno.ENOSPC, "No space left on device"))
+        return real_append(self, event)
+
+    monkeypatch.setattr(Journal, "append", append)
+    with pytest.raises(RoleplayError) as err:
+        await conv.send("Two, and a question about the bill.")
+    assert "\n" not in str(err.value)
+    assert conv.pending_text == "Two, and a question about the bill."
+    assert [t.speaker for t in conv.turns] == ["customer"] and conv.state.learner_turns == 0
+    full["on"] = False
+    await conv.send(conv.pending_text)
+    saved = json.loads((conv.record.folder / RECORD).read_text())
+    assert [t["speaker"] for t in saved["turns"]] == ["customer", "learner", "customer"]
+    assert [t.speaker for t in read_journal(conv.record.folder).turns] == ["customer", "learner", "customer"]
+
+
 async def test_stream_retry_partial_text_is_dropped(library, dana, workspace):
     model = ScriptedModel(replies=["My bill is still wrong."], retry_before=["Half a rep"])
     conv = start(library, dana, model, workspace)

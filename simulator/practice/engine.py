@@ -353,7 +353,11 @@ class Conversation:
 
     def _add(self, turn: Turn) -> Turn:
         self.record.turns.append(turn)
-        self._persist({"type": "turn", **turn.to_dict()})
+        try:
+            self._persist({"type": "turn", **turn.to_dict()})
+        except BaseException:  # not on disk (a full disk, written here): not in the session either
+            self.record.turns.remove(turn)
+            raise
         return turn
 
     def _retract(self, turn: Turn, *, counted: bool = True) -> str:
@@ -498,8 +502,13 @@ class Conversation:
         self.pending_text = None
         response_time = round(self.clock() - self._last_customer_at, 3)
         self.state.learner_turns += 1
-        learner = self._add(Turn(index=self._next_index(), speaker="learner", text=text,
-                                 response_time_s=response_time))
+        try:
+            learner = self._add(Turn(index=self._next_index(), speaker="learner", text=text,
+                                     response_time_s=response_time))
+        except BaseException:  # it could not be saved: nothing happened, and the text is handed back
+            self.state.learner_turns -= 1
+            self.pending_text = text
+            raise
         self._in_flight = learner
         self._last_calls: list[dict[str, Any]] = []
         started = self.clock()
@@ -526,7 +535,8 @@ class Conversation:
                 raise
         except BaseException:  # a failed or cancelled reply hands the learner's text back
             if self._in_flight is learner:
-                self.pending_text = self._retract(learner)
+                self.pending_text = learner.text  # first: the retraction's own write may fail too
+                self._retract(learner)
             raise
         finally:
             if self._in_flight is learner:
