@@ -1,0 +1,102 @@
+"""Issue 19, the data of the meaning layer: the act files (``rubrics/acts/*.yaml``, one per
+thing a learner's message can do), the labelled learner messages
+(``tests/data/acts_labelled.yaml``) and the persona condition probes
+(``tests/data/condition_probes.yaml``) follow the contract a trainer and the classifier rely on.
+
+This checks the files, not the classifier: every file reads with the app's safe YAML reader,
+every act names criteria the bundled rubric has, every act has enough example lines, and the
+labelled sets are big and varied enough, with both halves (tune and held) covering every act."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from simulator.content.persona import read_persona
+from simulator.content.rubric import DEFAULT_RUBRIC, KEBAB, load_rubric
+from simulator.core import locations
+from simulator.core.yamlfile import read_yaml
+
+LIBRARY = locations.bundled_library()
+ACT_FOLDER = LIBRARY / locations.RUBRICS / "acts"
+DATA = Path(__file__).parent / "data"
+
+# the acts the two issue-19 helpers agreed on; the data may add a few more (each with its file)
+CONTRACT_ACTS = {
+    "greet", "acknowledge-feeling", "name-cause", "own-mistake", "apologise", "reassure", "open-question",
+    "specific-question", "explain-term", "check-understanding", "summarise", "offer-fix", "commit",
+    "set-expectation", "refuse", "blame", "brush-off", "quote-policy", "use-jargon", "thank", "close",
+}
+ACT_KEYS = {"version", "id", "name", "detects", "why", "criteria", "polarity", "say_instead", "examples"}
+VOICES = {"terse", "chatty", "non-native", "typos", "british", "american", "formal"}
+SPLITS = {"tune", "held"}
+CONDITIONS = {"reveal_when", "calms_when", "rises_when", "resolved_when", "gives_up_when"}
+
+
+def act_paths() -> list[Path]:
+    return sorted(ACT_FOLDER.glob("*.yaml"))
+
+
+def read_act(path: Path) -> dict:
+    return read_yaml(path, what="act").data
+
+
+def acts() -> dict[str, dict]:
+    return {path.stem: read_act(path) for path in act_paths()}
+
+
+def norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+@pytest.fixture(scope="module")
+def criteria() -> set[str]:
+    return set(load_rubric(LIBRARY / locations.RUBRICS / f"{DEFAULT_RUBRIC}.yaml").criterion_ids)
+
+
+@pytest.fixture(scope="module")
+def personas() -> dict:
+    return {path.stem: read_persona(path)[0] for path in sorted((LIBRARY / locations.PERSONAS).glob("*.yaml"))}
+
+
+# ---- act files -------------------------------------------------------------------------------
+
+def test_every_act_the_contract_names_has_its_file():
+    assert CONTRACT_ACTS <= {path.stem for path in act_paths()}, \
+        f"missing act files: {sorted(CONTRACT_ACTS - {p.stem for p in act_paths()})}"
+
+
+@pytest.mark.parametrize("path", act_paths(), ids=lambda p: p.stem)
+def test_act_file_follows_the_contract(path: Path, criteria: set[str]):
+    data = read_act(path)
+    assert isinstance(data, dict)
+    assert set(data) <= ACT_KEYS, f"unknown keys {sorted(set(data) - ACT_KEYS)}"
+    assert data["version"] == 1
+    assert data["id"] == path.stem and KEBAB.match(data["id"])
+    for key in ("name", "detects", "why"):
+        assert isinstance(data[key], str) and data[key].strip(), f"{key} is empty"
+    assert data["criteria"] and set(data["criteria"]) <= criteria, \
+        f"criteria not in the bundled rubric: {sorted(set(data['criteria']) - criteria)}"
+    assert data["polarity"] in {"good", "fault"}
+    if data["polarity"] == "fault":
+        assert isinstance(data.get("say_instead"), str) and data["say_instead"].strip(), \
+            "a fault says what to say instead"
+    examples = data["examples"]
+    assert set(examples) == {"positive", "negative"}
+    positive, negative = examples["positive"], examples["negative"]
+    assert len(positive) >= 8 and len(negative) >= 4
+    lines = positive + negative
+    assert all(isinstance(line, str) and line.strip() for line in lines)
+    assert len({norm(line) for line in lines}) == len(lines), "an example line is written twice"
+
+
+def test_no_positive_example_line_is_written_in_two_act_files():
+    """A positive line lives in one file: a trainer edits it in one place."""
+    seen: dict[str, str] = {}
+    for act_id, data in acts().items():
+        for line in data["examples"]["positive"]:
+            assert norm(line) not in seen, f"'{line}' is a positive of both {seen.get(norm(line))} and {act_id}"
+            seen[norm(line)] = act_id
