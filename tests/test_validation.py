@@ -447,3 +447,19 @@ def test_jargon_entries_may_give_plain_words_and_a_plain_list_stays_valid(tmp_pa
     with pytest.raises(FileFormatError) as err:
         read_persona(path)
     assert "p.yaml:" in str(err.value) and "jargon" in str(err.value)
+
+
+def test_a_persona_file_whose_name_is_not_an_id_is_broken_with_the_name_to_use(workspace):
+    """Its name becomes the persona's id and its sessions' folder names: one the app cannot
+    use is said where a trainer looks (the picker and `roleplay validate`), not at Start."""
+    import shutil
+
+    from simulator.cli import main
+    from simulator.content.library import load_library
+
+    src = workspace / "personas" / "overcharged-loyal-customer.yaml"
+    shutil.copy(src, workspace / "personas" / "Dana_Test.yaml")
+    library = load_library(workspace)
+    broken = [b for b in library.broken if b.path.name == "Dana_Test.yaml"]
+    assert broken and "rename the file dana-test.yaml" in str(broken[0].problems[0])
+    assert main(["--workspace", str(workspace), "validate"]) == 1

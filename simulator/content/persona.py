@@ -91,6 +91,14 @@ class Persona(FileModel):
 
 def read_persona(path: Path) -> tuple[Persona, Document]:
     """Read and validate one persona file on its own (the rubric check is the library's job)."""
+    from ..core.errors import FileFormatError, Problem
+    from ..core.ids import BadIdError, check_id, suggest_id
+
     persona, doc = load_model(path, Persona, what="persona")
-    persona.id = Path(path).stem
+    try:  # the file's name is the persona's id, and its sessions' folder names hold it
+        persona.id = check_id(Path(path).stem, "the file name")
+    except BadIdError:
+        raise FileFormatError([Problem(Path(path), 1, 1, f"the file name '{Path(path).stem}' cannot be a persona "
+                                                          f"id — rename the file {suggest_id(Path(path).stem)}.yaml "
+                                                          "(lowercase letters, digits and '-')")]) from None
     return persona, doc
