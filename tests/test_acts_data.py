@@ -100,3 +100,53 @@ def test_no_positive_example_line_is_written_in_two_act_files():
         for line in data["examples"]["positive"]:
             assert norm(line) not in seen, f"'{line}' is a positive of both {seen.get(norm(line))} and {act_id}"
             seen[norm(line)] = act_id
+
+
+# ---- labelled learner messages ------------------------------------------------------------------
+
+def labelled() -> list[dict]:
+    data = read_yaml(DATA / "acts_labelled.yaml", what="labelled set").data
+    assert data["version"] == 1
+    return data["messages"]
+
+
+def test_every_labelled_message_follows_the_contract(personas):
+    known = set(acts())
+    for i, message in enumerate(labelled()):
+        where = f"messages[{i}] {message.get('text')!r}"
+        assert set(message) <= {"text", "acts", "voice", "persona", "split"}, where
+        assert isinstance(message["text"], str) and message["text"].strip(), where
+        assert isinstance(message["acts"], list) and set(message["acts"]) <= known, \
+            f"{where}: unknown acts {sorted(set(message['acts']) - known)}"
+        assert len(set(message["acts"])) == len(message["acts"]), f"{where}: an act is listed twice"
+        assert message["voice"] in VOICES, where
+        assert message["split"] in SPLITS, where
+        assert message.get("persona") is None or message["persona"] in personas, where
+
+
+def test_the_labelled_set_is_big_and_varied_enough():
+    messages = labelled()
+    assert len(messages) >= 400
+    voices = Counter(m["voice"] for m in messages)
+    assert set(voices) == VOICES and min(voices.values()) >= 40, voices
+    per_act = Counter(act for m in messages for act in m["acts"])
+    assert {a: n for a, n in per_act.items() if n < 12} == {} and set(per_act) == set(acts()), per_act
+    texts = Counter(norm(m["text"]) for m in messages)
+    assert [t for t, n in texts.items() if n > 1] == []
+
+
+def test_both_halves_of_the_labelled_set_cover_every_act_and_voice():
+    messages = labelled()
+    held = sum(m["split"] == "held" for m in messages) / len(messages)
+    assert 0.2 <= held <= 0.4, f"{held:.0%} held"
+    for split in SPLITS:
+        part = [m for m in messages if m["split"] == split]
+        assert {act for m in part for act in m["acts"]} == set(acts()), split
+        assert {m["voice"] for m in part} == VOICES, split
+
+
+def test_labelled_lines_are_not_the_act_files_own_examples():
+    examples = {norm(line) for data in acts().values() for kind in ("positive", "negative")
+                for line in data["examples"][kind]}
+    copied = [m["text"] for m in labelled() if norm(m["text"]) in examples]
+    assert copied == []
