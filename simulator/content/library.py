@@ -12,6 +12,7 @@ from pathlib import Path
 from ..core import locations
 from ..core.errors import FileFormatError, NotFoundError, Problem
 from ..core.yamlfile import Document
+from .acts import read_act
 from .formats import suggest
 from .persona import DIFFICULTIES, Persona, read_persona
 from .rubric import DEFAULT_RUBRIC, Rubric, load_rubric
@@ -122,6 +123,8 @@ def load_library(workspace: Path) -> Library:
 
 
 def _kind_of(path: Path) -> str:
+    if path.parent.name == locations.ACTS and path.parent.parent.name == locations.RUBRICS:
+        return "act"
     if path.parent.name == locations.RUBRICS:
         return "rubric"
     if path.parent.name == locations.PERSONAS:
@@ -130,7 +133,10 @@ def _kind_of(path: Path) -> str:
         head = path.read_text(encoding="utf-8", errors="replace")[:4096]
     except OSError:
         return "persona"
-    return "rubric" if "\ncriteria:" in "\n" + head else "persona"
+    head = "\n" + head
+    if "\ndetects:" in head and "\nexamples:" in head:
+        return "act"
+    return "rubric" if "\ncriteria:" in head else "persona"
 
 
 def validate_paths(paths: list[Path], workspace: Path) -> tuple[list[Problem], int]:
@@ -143,14 +149,18 @@ def validate_paths(paths: list[Path], workspace: Path) -> tuple[list[Problem], i
     for path in paths:
         if path.is_dir():
             found = sorted(path.glob("*.yaml"))
+            if path.name == locations.RUBRICS:  # a rubrics folder holds the acts too
+                found += sorted((path / locations.ACTS).glob("*.yaml"))
             if not found:
-                for sub in (locations.RUBRICS, locations.PERSONAS):
+                for sub in (locations.RUBRICS, f"{locations.RUBRICS}/{locations.ACTS}", locations.PERSONAS):
                     found += sorted((path / sub).glob("*.yaml"))
             files += found
         else:
             files.append(path)
-    rubric_files = [f for f in files if _kind_of(f) == "rubric"]
-    persona_files = [f for f in files if f not in rubric_files]
+    kinds = {f: _kind_of(f) for f in files}
+    rubric_files = [f for f in files if kinds[f] == "rubric"]
+    act_files = [f for f in files if kinds[f] == "act"]
+    persona_files = [f for f in files if kinds[f] == "persona"]
     problems: list[Problem] = []
     library = Library(workspace=workspace)
     for folder in (locations.bundled_library(), workspace):
@@ -171,4 +181,16 @@ def validate_paths(paths: list[Path], workspace: Path) -> tuple[list[Problem], i
             _load_rubrics(own, library)
         load_persona_file(path, library)
     problems += [p for b in library.broken if b.kind == "persona" for p in b.problems]
+    for path in act_files:  # checked against the default rubric of the workspace they sit in
+        own = path.resolve().parent.parent / f"{DEFAULT_RUBRIC}.yaml"
+        rubric = library.rubrics.get(DEFAULT_RUBRIC)
+        if own.is_file() and own.resolve() not in {b.path.resolve() for b in library.broken}:
+            try:
+                rubric = load_rubric(own)
+            except FileFormatError:
+                pass  # said where the rubric itself is validated
+        try:
+            read_act(path, rubric)
+        except FileFormatError as exc:
+            problems += exc.problems
     return problems, len(files)

@@ -18,6 +18,15 @@ PLACEHOLDER = re.compile(r"^\s*(\.\.\.|…|tbd|todo|xxx)?\s*$", re.IGNORECASE)
 Text = Annotated[str, StringConstraints(min_length=1)]
 
 
+def kebab_id(value: str) -> str:
+    """``value`` when it is a kebab-case id, else the error that shows the fixed id."""
+    if not KEBAB.match(value):
+        fixed = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
+        raise ValueError(f"'{value}' is not a kebab-case id — write lowercase words joined by '-', "
+                         f"like '{fixed}'")
+    return value
+
+
 class Criterion(FileModel):
     """One soft skill and what each score of the scale looks like."""
 
@@ -31,11 +40,7 @@ class Criterion(FileModel):
     @field_validator("id")
     @classmethod
     def _kebab(cls, value: str) -> str:
-        if not KEBAB.match(value):
-            fixed = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")
-            raise ValueError(f"'{value}' is not a kebab-case id — write lowercase words joined by '-', "
-                             f"like '{fixed}'")
-        return value
+        return kebab_id(value)
 
 
 class Rubric(FileModel):

@@ -20,6 +20,7 @@ APP_NAME = "roleplay"
 
 PERSONAS = "personas"
 RUBRICS = "rubrics"
+ACTS = "acts"  # rubrics/acts/: one file per act a learner's message can do
 SESSIONS = "sessions"
 WORKSPACE_CONFIG = "roleplay.yaml"
 
@@ -93,9 +94,9 @@ def resolve_workspace(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 def seed_workspace(workspace: Path) -> None:
-    """Create a workspace holding a copy of the bundled personas and rubrics."""
+    """Create a workspace holding a copy of the bundled personas, rubrics and acts."""
     source = bundled_library()
-    for folder in (PERSONAS, RUBRICS):
+    for folder in (PERSONAS, RUBRICS, f"{RUBRICS}/{ACTS}"):
         target = workspace / folder
         target.mkdir(parents=True, exist_ok=True)
         for item in sorted((source / folder).glob("*.yaml")):
