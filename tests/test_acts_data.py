@@ -150,3 +150,73 @@ def test_labelled_lines_are_not_the_act_files_own_examples():
                 for line in data["examples"][kind]}
     copied = [m["text"] for m in labelled() if norm(m["text"]) in examples]
     assert copied == []
+
+
+# ---- persona condition probes ----------------------------------------------------------------------
+
+def probe_file() -> dict:
+    data = read_yaml(DATA / "condition_probes.yaml", what="probe set").data
+    assert data["version"] == 1
+    return data
+
+
+def persona_condition(persona, condition: str) -> list[str]:
+    if condition == "reveal_when":
+        return [fact.reveal_when for fact in persona.hidden]
+    if condition in ("calms_when", "rises_when"):
+        return list(getattr(persona.frustration, condition))
+    return [getattr(persona.end, condition)]
+
+
+def test_every_probe_names_a_real_persona_condition_and_fact(personas):
+    data = probe_file()
+    targets = data["targets"]
+    for persona_id, names in targets.items():
+        assert persona_id in personas
+        assert sorted(names.values()) == list(range(len(personas[persona_id].hidden))), \
+            f"{persona_id}: targets must name each hidden fact once, by its index"
+    for i, probe in enumerate(data["probes"]):
+        where = f"probes[{i}] {probe.get('text')!r}"
+        assert set(probe) <= {"persona", "condition", "target", "text", "earns", "split"}, where
+        assert probe["persona"] in personas, where
+        assert probe["condition"] in CONDITIONS, where
+        assert isinstance(probe["text"], str) and probe["text"].strip(), where
+        assert isinstance(probe["earns"], bool), where
+        assert probe["split"] in SPLITS, where
+        assert all(text.strip() for text in persona_condition(personas[probe["persona"]], probe["condition"])), \
+            f"{where}: the persona has no {probe['condition']}"
+        if probe["condition"] == "reveal_when":
+            assert probe.get("target") in targets.get(probe["persona"], {}), f"{where}: unknown hidden fact"
+        else:
+            assert "target" not in probe, f"{where}: only reveal_when probes name a hidden fact"
+
+
+def test_the_probes_are_enough_and_both_halves_earn_and_miss():
+    probes = probe_file()["probes"]
+    assert len(probes) >= 60
+    assert len({p["persona"] for p in probes}) >= 8
+    held = sum(p["split"] == "held" for p in probes) / len(probes)
+    assert 0.2 <= held <= 0.4, f"{held:.0%} held"
+    for split in SPLITS:
+        part = [p for p in probes if p["split"] == split]
+        assert {p["condition"] for p in part} == CONDITIONS, split
+        reveals = [p for p in part if p["condition"] == "reveal_when"]
+        assert any(p["earns"] for p in reveals) and any(not p["earns"] for p in reveals), split
+        assert len({p["persona"] for p in part}) >= 8, split
+
+
+def test_the_probes_hold_the_issues_mei_ling_cases():
+    """Asking who and what for earns only her cover story; asking about him again earns the 4pm call."""
+    mei = [p for p in probe_file()["probes"] if p["persona"] == "polite-transfer-limit"]
+    first = next(p for p in mei if norm(p["text"]) == norm("Who is the money going to, and what is it for?"))
+    assert (first["condition"], first["target"], first["earns"]) == ("reveal_when", "scam-call", False)
+    assert any(p.get("target") == "scam-call" and p["earns"] for p in mei)
+    assert any(p.get("target") == "call-back" and p["earns"] for p in mei)
+
+
+def test_probes_are_in_other_words_than_the_persona_files(personas):
+    for probe in probe_file()["probes"]:
+        persona = personas[probe["persona"]]
+        own = [norm(text) for condition in CONDITIONS for text in persona_condition(persona, condition)]
+        assert not any(norm(probe["text"]) in text or text in norm(probe["text"]) for text in own if text), \
+            probe["text"]
