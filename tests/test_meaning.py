@@ -131,3 +131,172 @@ def test_validate_paths_counts_the_acts_of_a_rubrics_folder(workspace):
 def test_the_library_is_unaffected_by_the_acts_folder(workspace):
     library = load_library(workspace)
     assert list(library.rubrics) == ["core-soft-skills"] and not library.broken
+
+
+# -- reading a message -----------------------------------------------------------------------
+
+LABELLED = Path(__file__).resolve().parent / "data" / "acts_labelled.yaml"
+
+
+def _own_examples_misread(reader) -> list[str]:
+    wrong = []
+    for act in load_acts(None).acts.values():
+        wrong += [f"{act.id} missed: {line}" for line in act.examples.positive if not reader.read(line).does(act.id)]
+        wrong += [f"{act.id} wrongly: {line}" for line in act.examples.negative if reader.read(line).does(act.id)]
+    return wrong
+
+
+def _held_macro_f1(reader) -> float:
+    import yaml
+
+    rows = [m for m in yaml.safe_load(LABELLED.read_text(encoding="utf-8"))["messages"] if m["split"] == "held"]
+    if hasattr(reader, "cache"):  # embedded once per model and line, kept between runs (see embedding_reader)
+        from simulator.practice.meaning import _sentences
+
+        reader.cache.vectors([p for m in rows for p in _sentences(m["text"])], keep=True)
+    readings = [reader.read(m["text"]) for m in rows]
+    f1s = []
+    for act in reader.acts:
+        tp = sum(act in m["acts"] and r.does(act) for m, r in zip(rows, readings))
+        fp = sum(act not in m["acts"] and r.does(act) for m, r in zip(rows, readings))
+        fn = sum(act in m["acts"] and not r.does(act) for m, r in zip(rows, readings))
+        if tp + fn:
+            f1s.append(2 * tp / (2 * tp + fp + fn))
+    return sum(f1s) / len(f1s)
+
+
+def test_without_the_model_the_stems_fallback_reads_and_says_so(workspace, monkeypatch):
+    from simulator.practice import meaning
+
+    monkeypatch.setattr(meaning, "embeddings_available", lambda: False)
+    reading = meaning.read_message("I am so sorry about the mix-up. What happened when you called?", workspace)
+    assert reading.method == "stems"
+    assert {"apologise", "open-question"} <= set(reading.acts)
+    assert "brush-off" not in reading.acts
+    assert reading.scores[0][1] >= reading.scores[-1][1]
+
+
+def test_the_stems_fallback_reads_every_act_files_own_examples_as_written():
+    from simulator.practice.meaning import StemsReader
+
+    assert _own_examples_misread(StemsReader(load_acts(None).acts)) == []
+
+
+def test_a_trainers_new_example_line_teaches_the_fallback(workspace, monkeypatch):
+    from simulator.practice import meaning
+
+    monkeypatch.setattr(meaning, "embeddings_available", lambda: False)
+    line = "Righto, your claim number is CX-99 and you'll hear from the loss adjuster on Thursday."
+    before = meaning.read_message(line, workspace)
+    _write(workspace / "rubrics" / "acts", "say-next-step", GOOD_ACT.format(id="say-next-step").replace(
+        '  negative:', f'    - "{line}"\n  negative:'))
+    after = meaning.read_message(line, workspace)
+    assert "say-next-step" not in before.scores[0] and after.does("say-next-step")
+
+
+def test_the_stems_fallback_beats_the_stem_rules_on_held_lines():
+    """benchmarks/meaning.py: the stem rules of today score macro-F1 0.22 on the held lines,
+    the fallback 0.52 (its threshold chosen on tune); 0.45 leaves room for new lines."""
+    from simulator.practice.meaning import StemsReader
+
+    assert _held_macro_f1(StemsReader(load_acts(None).acts)) >= 0.45
+
+
+class CountingEmbedder:
+    """Stands in for the model: a vector from the letters of the text, and a count of calls."""
+
+    key = "fake-model"
+
+    def __init__(self):
+        self.embedded: list[str] = []
+
+    def embed(self, texts):
+        self.embedded += texts
+        return [[float(text.lower().count(c)) for c in "abcdefghijklmnopqrstuvwxyz?"] for text in texts]
+
+
+def test_example_vectors_are_embedded_once_and_kept_on_disk(tmp_path):
+    pytest.importorskip("numpy")
+    from simulator.practice.meaning import VectorCache
+
+    first = CountingEmbedder()
+    VectorCache(first).vectors(["Hello there.", "Sorry about that."], keep=True)
+    assert first.embedded == ["Hello there.", "Sorry about that."]
+    again = CountingEmbedder()  # the next start of the app: read from the user data folder
+    rows = VectorCache(again).vectors(["Sorry about that.", "Hello there.", "New line?"], keep=True)
+    assert again.embedded == ["New line?"] and rows.shape == (3, 27)
+    assert list((locations.data_dir() / "cache" / "embeddings").glob("fake-model.npz"))
+
+
+def test_learner_messages_are_kept_in_memory_only(tmp_path):
+    pytest.importorskip("numpy")
+    from simulator.practice.meaning import VectorCache
+
+    embedder = CountingEmbedder()
+    cache = VectorCache(embedder)
+    cache.vectors(["my card number is 4929 1234"], keep=False)
+    cache.vectors(["my card number is 4929 1234"], keep=False)
+    assert embedder.embedded == ["my card number is 4929 1234"]
+    assert not (locations.data_dir() / "cache" / "embeddings").exists()
+
+
+def test_a_damaged_vector_cache_only_costs_time(tmp_path):
+    pytest.importorskip("numpy")
+    from simulator.practice.meaning import VectorCache
+
+    folder = locations.data_dir() / "cache" / "embeddings"
+    folder.mkdir(parents=True)
+    (folder / "fake-model.npz").write_bytes(b"not a numpy file")
+    embedder = CountingEmbedder()
+    assert VectorCache(embedder).vectors(["Hello there."], keep=True).shape == (1, 27)
+    assert VectorCache(CountingEmbedder()).vectors(["Hello there."], keep=True).shape == (1, 27)
+
+
+@pytest.fixture(scope="module")
+def embedding_reader(request, tmp_path_factory):
+    """The built-in model's reader of the bundled acts. Its vectors (keyed by the model file and
+    the text, so never stale) are kept in pytest's cache folder between runs when there is one."""
+    from simulator.practice import meaning
+
+    cache = getattr(request.config, "cache", None)
+    folder = Path(cache.mkdir("meaning-vectors")) if cache is not None else tmp_path_factory.mktemp("vectors")
+    return meaning.EmbeddingReader(load_acts(None).acts, meaning.VectorCache(meaning.BuiltinEmbedder(), folder))
+
+
+@requires_builtin_model
+def test_the_built_in_models_worker_embeds_text():
+    import os
+
+    from simulator.models import local_process
+
+    vectors = local_process.embed("smollm2-135m", ["That sounds so stressful.", "What is the account number?"])
+    assert len(vectors) == 2 and len(vectors[0]) == len(vectors[1]) >= 256
+    assert all(isinstance(x, float) for x in vectors[0]) and vectors[0] != vectors[1]
+    assert local_process.embed("smollm2-135m", ["That sounds so stressful."])[0] == pytest.approx(vectors[0], abs=1e-4)
+    assert local_process.worker("smollm2-135m").pid not in (None, os.getpid())  # in the worker, not the app
+
+
+@requires_builtin_model
+def test_on_the_built_in_model_messages_are_read_by_embeddings(workspace, embedding_reader):
+    from simulator.practice import meaning
+
+    target = locations.data_dir() / "cache" / "embeddings"  # as if the app had run before
+    target.mkdir(parents=True)
+    shutil.copy(embedding_reader.cache.path, target / embedding_reader.cache.path.name)
+
+    reading = meaning.read_message("I'm so sorry for the mix-up. What happened when you rang us?", workspace)
+    assert reading.method == "embeddings"
+    assert {"apologise", "open-question"} <= set(reading.acts)
+
+
+@requires_builtin_model
+def test_embeddings_read_every_act_files_own_examples_as_written(embedding_reader):
+    assert _own_examples_misread(embedding_reader) == []
+
+
+@requires_builtin_model
+def test_embeddings_on_the_built_in_model_beat_the_stem_rules_on_held_lines(embedding_reader):
+    """benchmarks/meaning.py: macro-F1 on the held lines 0.50 (tune 0.43, its threshold and
+    penalty chosen there), against 0.22 for the stem rules of today; 0.45 leaves room for new
+    lines. Far from the issue's 0.85: see the README."""
+    assert _held_macro_f1(embedding_reader) >= 0.45

@@ -9,7 +9,7 @@ any other model.
 
 Nothing here imports litellm or llama_cpp at import time. The app never runs the models
 in its own process: :mod:`.local_process` starts a worker (:mod:`.local_worker`) that
-loads them once, lazily, and calls ``load``/``chat``/``count_tokens`` here.
+loads them once, lazily, and calls ``load``/``chat``/``count_tokens``/``embed`` here.
 """
 
 from __future__ import annotations
@@ -166,10 +166,36 @@ def load(path: Path) -> tuple[Any, threading.Lock]:
 def close_all() -> None:
     """Free loaded models before interpreter shutdown (llama.cpp's destructor fails late)."""
     with _load_lock:
-        for llm in _loaded.values():
+        for llm in [*_loaded.values(), *_embedders.values()]:
             with contextlib.suppress(Exception):
                 llm.close()
         _loaded.clear()
+        _embedders.clear()
+
+
+EMBED_CONTEXT_TOKENS = 512  # a learner's message is far shorter; longer text is cut at this
+_embedders: dict[Path, Any] = {}
+_embed_lock = threading.Lock()
+
+
+def embed(path: Path, texts: list[str]) -> list[list[float]]:
+    """Mean-pooled embeddings of ``texts`` from the model in ``path``: a second llama.cpp
+    instance in embedding mode, loaded on the first call (the chat instance is untouched)."""
+    with _embed_lock:
+        llm = _embedders.get(path)
+        if llm is None:
+            try:
+                import llama_cpp
+            except ImportError:
+                raise ModelError("llama-cpp-python is not installed", kind="not_installed", model=path.name,
+                                 hint="install the local extra: pip install '.[local]'") from None
+            if not _loaded and not _embedders:
+                atexit.register(close_all)
+            llm = _embedders[path] = llama_cpp.Llama(
+                model_path=str(path), embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_MEAN,
+                n_ctx=EMBED_CONTEXT_TOKENS, n_batch=EMBED_CONTEXT_TOKENS, n_ubatch=EMBED_CONTEXT_TOKENS,
+                n_threads=_threads(), verbose=False)
+        return [[float(x) for x in llm.embed(text or " ", truncate=True)] for text in texts]
 
 
 def _threads() -> int:

@@ -1,7 +1,7 @@
 """Local GGUF models run in a child process (:mod:`.local_worker`), so native code that
 crashes (SIGILL from a build for another CPU, SIGSEGV) never takes the app down.
 
-The calls of :mod:`.local_models` (``load``, ``chat``), made from any thread. One worker per model, started on first use (the app's warm-up does it
+The calls of :mod:`.local_models` (``load``, ``chat``, ``embed``), made from any thread. One worker per model, started on first use (the app's warm-up does it
 after the first paint) and kept, so its prefix cache and the conversations' saved states
 last between calls. A worker that dies is reported as a :class:`ModelError` of kind
 ``crashed`` naming the signal and what to do, and the next call starts a new one.
@@ -244,3 +244,9 @@ def chat(name: str, messages: list[dict[str, Any]], *, stream: bool, **kwargs: A
     if not stream:
         return w.call("chat", w.path, messages, {"stream": False, **kwargs})
     return w.stream(messages, {"stream": True, **kwargs})
+
+
+def embed(name: str, texts: list[str]) -> list[list[float]]:
+    """As :func:`.local_models.embed`, run in the model's worker: one vector per text."""
+    w = worker(name)
+    return w.call("embed", w.path, list(texts))

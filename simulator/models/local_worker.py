@@ -11,6 +11,8 @@ It serves one request at a time over the socket it was handed (``multiprocessing
 * ``("chat", id, path, messages, kwargs)`` → ``("result", id, completion)`` or, with
   ``kwargs["stream"]``, ``("chunk", id, chunk)``… then ``("end", id, prompt_tokens)``;
   ``("cancel", id)`` while it streams stops it, answered by ``("cancelled", id)``;
+* ``("embed", id, path, texts)`` → ``("result", id, vectors)``: one mean-pooled embedding (a list
+  of floats) per text, from a second instance of the model in embedding mode, loaded on first use;
 * any failure → ``("error", id, ErrorInfo)``.
 
 The model, its prefix cache and the conversations' saved states live here for the
@@ -65,6 +67,8 @@ def _serve(conn: Connection) -> None:
             if op == "load":
                 local_models.load(request[2])
                 conn.send(("result", rid, None))
+            elif op == "embed":
+                conn.send(("result", rid, local_models.embed(request[2], list(request[3]))))
             elif op == "chat":
                 path, messages, kwargs = request[2], request[3], request[4]
                 if not kwargs.get("stream"):

@@ -1,0 +1,418 @@
+"""The meaning layer, first slice: what a learner's message *does*, read by meaning.
+
+:func:`read_message` reads one message into a :class:`Reading`: the acts it does (the
+ids of ``rubrics/acts/*.yaml``, see :mod:`simulator.content.acts`) with a score each, and
+how it was read.
+
+* ``"embeddings"``: the built-in model (SmolLM2-135M, in its worker process) turns each
+  sentence of the message into a mean-pooled vector; one ridge classifier per act, learned
+  from the act files' own example lines (positives against the act's near misses and the
+  other acts' lines), scores it. A message does an act when one of its sentences (or the
+  whole message) scores above :data:`THRESHOLD`. The act files' example vectors are cached
+  on disk in the user data folder, keyed by the model file and the text, so they are
+  computed once; the last messages read are kept in memory.
+* A sentence that is one of the act files' own lines is read as the file says (a trainer
+  corrects a misreading by adding the line as a positive or a negative).
+* ``"stems"``, the fallback when the built-in runtime is not installed (the app works
+  without the ``[local]`` extra) or fails: the same examples, compared by word stems
+  (TF-IDF, nearest examples). It is marked as such in every reading it makes.
+
+The thresholds and the classifier were chosen on the labelled set's ``tune`` lines only
+(``benchmarks/meaning.py``); its ``held`` lines measure them.
+
+Computing a reading takes tens to hundreds of milliseconds on the built-in model: call it
+from a worker thread, never the UI loop. (Later: read the draft while the learner types, at
+the pauses that prime the draft today, so only the last words cost anything after Enter.)
+Nothing here imports llama_cpp, numpy or litellm until a message is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol, Sequence
+
+from ..content.acts import Act, load_acts
+from ..core import locations
+from ..core.text import split_sentences
+
+Method = Literal["embeddings", "stems"]
+
+# chosen on the tune split (benchmarks/meaning.py); never on held
+THRESHOLD = 0.2  # an act's ridge score (0 no … 1 yes) above which a sentence does it
+RIDGE = 0.3  # the ridge penalty
+OTHER_WEIGHT = 1.0  # weight of another act's example as a negative (it may do this act too)
+STEMS_K = 5  # nearest examples the stems fallback votes with
+STEMS_THRESHOLD = 0.2  # share of the neighbours' similarity that must be this act's
+MESSAGE_CACHE = 256  # messages whose vectors are kept in memory
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one learner message does, read once for the customer, the grade and the coach."""
+
+    text: str
+    acts: tuple[str, ...]  # the acts it does, highest score first
+    scores: tuple[tuple[str, float], ...]  # every known act and its score (0 … 1), highest first
+    method: Method  # "embeddings", or "stems" (the fallback)
+
+    def does(self, act: str) -> bool:
+        return act in self.acts
+
+    def score(self, act: str) -> float:
+        return dict(self.scores).get(act, 0.0)
+
+
+# -- training lines -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled line: the acts it does and the acts it is known not to do."""
+
+    text: str
+    does: frozenset[str]
+    does_not: frozenset[str] = frozenset()  # for an act file's near misses: that act
+    full: bool = False  # every act labelled (a labelled message), else only those named
+
+
+def _norm(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9$']+", text.lower().replace("’", "'")))
+
+
+def known_lines(examples: Sequence[Example]) -> dict[str, Example]:
+    """The example lines by their words: a trainer's own line is read as the file says."""
+    return {_norm(e.text): e for e in examples}
+
+
+def _as_written(piece: str, row: list[float], acts: list[str], known: dict[str, Example]) -> list[float]:
+    example = known.get(_norm(piece))
+    if example is None:
+        return row
+    return [1.0 if act in example.does else 0.0 if act in example.does_not else v for act, v in zip(acts, row)]
+
+
+def examples_of(acts: dict[str, Act]) -> list[Example]:
+    """The act files' own lines: each positive does its act; each negative does not."""
+    out: list[Example] = []
+    for act in acts.values():
+        out += [Example(line, frozenset({act.id})) for line in act.examples.positive]
+        out += [Example(line, frozenset(), frozenset({act.id})) for line in act.examples.negative]
+    return out
+
+
+# -- embeddings ---------------------------------------------------------------------------------
+
+class Embedder(Protocol):
+    key: str  # names the model (file, size, time), for the cache
+
+    def embed(self, texts: list[str]) -> list[list[float]]: ...
+
+
+class BuiltinEmbedder:
+    """The built-in GGUF's mean-pooled embeddings, computed in the model's worker process."""
+
+    def __init__(self) -> None:
+        from ..models.local_models import BUILTIN_NAME, builtin_path
+
+        path = builtin_path()
+        if path is None:
+            raise RuntimeError("the built-in model is not installed")
+        stat = path.stat()
+        self.name = BUILTIN_NAME
+        self.key = hashlib.sha256(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+
+    def embed(self, texts: list[str]) -> list[list[float]]:
+        from ..models import local_process
+
+        return local_process.embed(self.name, texts)
+
+
+def embeddings_available() -> bool:
+    """The built-in model, llama-cpp-python and numpy are installed (nothing is imported)."""
+    import importlib.util
+
+    from ..models.local_models import builtin_path
+
+    return all(importlib.util.find_spec(m) is not None for m in ("llama_cpp", "numpy")) and \
+        builtin_path() is not None
+
+
+def _text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+class VectorCache:
+    """Vectors of example lines on disk (``<data>/cache/embeddings/<model>.npz``), keyed by
+    the text's hash, plus the last :data:`MESSAGE_CACHE` messages' in memory. A cache that
+    cannot be read or written only costs time."""
+
+    def __init__(self, embedder: Embedder, folder: Path | None = None):
+        self.embedder = embedder
+        self.path = (folder or locations.data_dir() / "cache" / "embeddings") / f"{embedder.key}.npz"
+        self._disk: dict[str, Any] | None = None
+        self._memory: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def _load(self) -> dict[str, Any]:
+        import numpy as np
+
+        if self._disk is None:
+            self._disk = {}
+            try:
+                with np.load(self.path, allow_pickle=False) as data:
+                    for key, vector in zip(data["keys"], data["vectors"]):
+                        self._disk[str(key)] = vector
+            except (OSError, ValueError, KeyError):
+                pass
+        return self._disk
+
+    def _save(self) -> None:
+        import os
+        import tempfile
+
+        import numpy as np
+
+        disk = self._load()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".npz", dir=self.path.parent)
+            with os.fdopen(fd, "wb") as handle:
+                np.savez(handle, keys=np.array(list(disk), dtype="U32"),
+                         vectors=np.array(list(disk.values()), dtype=np.float32))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass
+
+    def vectors(self, texts: Sequence[str], *, keep: bool) -> Any:
+        """One row per text. ``keep``: on disk (the act files' lines); else in memory only."""
+        import numpy as np
+
+        with self._lock:
+            disk = self._load()
+            keys = [_text_key(t) for t in texts]
+            found: dict[str, Any] = {}
+            for key in keys:
+                if key in disk:
+                    found[key] = disk[key]
+                elif key in self._memory:
+                    self._memory.move_to_end(key)
+                    found[key] = self._memory[key]
+            missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
+        if missing:
+            new = self.embedder.embed(missing)
+            with self._lock:
+                for text, vector in zip(missing, new):
+                    key = _text_key(text)
+                    found[key] = np.asarray(vector, dtype=np.float32)
+                    if keep:
+                        self._load()[key] = found[key]
+                    else:
+                        self._memory[key] = found[key]
+                        while len(self._memory) > MESSAGE_CACHE:
+                            self._memory.popitem(last=False)
+                if keep:
+                    self._save()
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, 1), dtype=np.float32)
+
+
+def _sentences(text: str) -> list[str]:
+    """The pieces a message is read in: each sentence, and the whole when it has several. A
+    sentence of one or two words ("Hello?", "Right.") is read with the next one."""
+    parts: list[str] = []
+    carry = ""
+    for sentence in split_sentences(text):
+        if not re.search(r"\w", sentence):
+            continue
+        sentence = f"{carry} {sentence}".strip()
+        carry = sentence if len(sentence.split()) <= 2 else ""
+        if not carry:
+            parts.append(sentence)
+    if carry:
+        parts.append(carry)
+    if len(parts) <= 1:
+        return [text.strip() or text]
+    return [*parts, text.strip()]
+
+
+class EmbeddingReader:
+    """Ridge classifiers, one per act, on centred, normalised sentence embeddings."""
+
+    method: Method = "embeddings"
+
+    def __init__(self, acts: dict[str, Act], cache: VectorCache, extra: Sequence[Example] = (),
+                 *, ridge: float = RIDGE, other_weight: float = OTHER_WEIGHT, threshold: float = THRESHOLD):
+        import numpy as np
+
+        self.acts = list(acts)
+        self.cache = cache
+        self.threshold = threshold
+        examples = [*examples_of(acts), *extra]
+        self.known = known_lines(examples)
+        raw = cache.vectors([e.text for e in examples], keep=True)
+        self.mean = raw.mean(axis=0)
+        x = self._features(raw)
+        n, a = len(examples), len(self.acts)
+        y = np.zeros((n, a), dtype=np.float64)
+        w = np.full((n, a), other_weight, dtype=np.float64)
+        for i, e in enumerate(examples):
+            for j, act in enumerate(self.acts):
+                if act in e.does:
+                    y[i, j], w[i, j] = 1.0, 1.0
+                elif act in e.does_not or e.full:
+                    w[i, j] = 1.0
+        x1 = np.hstack([x, np.ones((n, 1))])
+        self.weights = np.zeros((x1.shape[1], a))
+        eye = np.eye(x1.shape[1]) * ridge
+        eye[-1, -1] = 0.0  # the bias is not penalised
+        for j in range(a):  # weighted ridge regression, one act at a time
+            xw = x1 * w[:, j:j + 1]
+            self.weights[:, j] = np.linalg.solve(x1.T @ xw + eye, xw.T @ y[:, j])
+
+    def _features(self, raw: Any) -> Any:
+        import numpy as np
+
+        centred = raw - self.mean
+        return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
+
+    def piece_scores(self, raw: Any) -> Any:
+        """Scores per act (columns) of pieces given by their raw embeddings (rows)."""
+        import numpy as np
+
+        x = self._features(raw)
+        return np.hstack([x, np.ones((len(x), 1))]) @ self.weights
+
+    def scores(self, texts: Sequence[str]) -> Any:
+        """Each text's score per act (rows: texts; columns: acts), by its best piece."""
+        import numpy as np
+
+        pieces = [_sentences(t) for t in texts]
+        flat = [p for ps in pieces for p in ps]
+        s = self.piece_scores(self.cache.vectors(flat, keep=False))
+        s = np.array([_as_written(p, list(row), self.acts, self.known) for p, row in zip(flat, s)])
+        out, at = np.zeros((len(texts), len(self.acts))), 0
+        for i, ps in enumerate(pieces):
+            out[i] = s[at:at + len(ps)].max(axis=0)
+            at += len(ps)
+        return out
+
+    def read(self, text: str) -> Reading:
+        row = self.scores([text])[0]
+        return _reading(text, self.acts, [float(v) for v in row], self.threshold, self.method)
+
+
+def _reading(text: str, acts: list[str], values: list[float], threshold: float, method: Method) -> Reading:
+    ranked = sorted(zip(acts, (round(min(1.0, max(0.0, v)), 3) for v in values)), key=lambda p: -p[1])
+    done = tuple(a for a, v in sorted(zip(acts, values), key=lambda p: -p[1]) if v >= threshold)
+    return Reading(text=text, acts=done, scores=tuple(ranked), method=method)
+
+
+# -- the stems fallback ---------------------------------------------------------------------
+
+_WORD = re.compile(r"[a-z0-9$']+|\?")
+
+
+def _terms(text: str) -> Counter[str]:
+    """Word stems (first five letters, stop words kept: "you", "what", "sorry" carry acts)
+    and stem pairs; a question mark is a term."""
+    words = [w[:5] for w in _WORD.findall(text.lower().replace("’", "'"))]
+    terms = Counter(words)
+    terms.update(f"{a}_{b}" for a, b in zip(words, words[1:]))
+    return terms
+
+
+@dataclass
+class StemsReader:
+    """The fallback: nearest example lines by TF-IDF over word stems, no model needed."""
+
+    acts_by_id: dict[str, Act]
+    extra: Sequence[Example] = ()
+    k: int = STEMS_K
+    threshold: float = STEMS_THRESHOLD
+    method: Method = "stems"
+    _vectors: list[tuple[dict[str, float], Example]] = field(default_factory=list, init=False)
+    _idf: dict[str, float] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.acts = list(self.acts_by_id)
+        examples = [*examples_of(self.acts_by_id), *self.extra]
+        self.known = known_lines(examples)
+        bags = [_terms(e.text) for e in examples]
+        df: Counter[str] = Counter(t for bag in bags for t in bag)
+        n = len(bags)
+        self._idf = {t: math.log((1 + n) / (1 + d)) + 1 for t, d in df.items()}
+        self._vectors = [(self._vector(bag), e) for bag, e in zip(bags, examples)]
+
+    def _vector(self, bag: Counter[str]) -> dict[str, float]:
+        v = {t: (1 + math.log(c)) * self._idf.get(t, math.log(len(self._idf) + 1) + 1) for t, c in bag.items()}
+        norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
+        return {t: x / norm for t, x in v.items()}
+
+    def _piece_scores(self, text: str) -> list[float]:
+        v = self._vector(_terms(text))
+        sims = sorted(((sum(x * u.get(t, 0.0) for t, x in v.items()), e) for u, e in self._vectors),
+                      key=lambda p: -p[0])[: self.k]
+        total = sum(s for s, _ in sims) or 1.0
+        out = []
+        for act in self.acts:
+            yes = sum(s for s, e in sims if act in e.does)
+            out.append(yes / total)
+        return out
+
+    def scores(self, texts: Sequence[str]) -> list[list[float]]:
+        rows = []
+        for text in texts:
+            pieces = [_as_written(p, self._piece_scores(p), self.acts, self.known) for p in _sentences(text)]
+            rows.append([max(col) for col in zip(*pieces)])
+        return rows
+
+    def read(self, text: str) -> Reading:
+        return _reading(text, self.acts, self.scores([text])[0], self.threshold, self.method)
+
+
+# -- the reader a workspace uses ---------------------------------------------------------------
+
+class Reader(Protocol):
+    method: Method
+    acts: list[str]
+
+    def read(self, text: str) -> Reading: ...
+
+
+_readers: dict[tuple[str, str], Reader] = {}
+_readers_lock = threading.Lock()
+
+
+def _fingerprint(acts: dict[str, Act]) -> str:
+    return hashlib.sha256(repr(sorted((a.id, a.examples.positive, a.examples.negative)
+                                      for a in acts.values())).encode()).hexdigest()[:16]
+
+
+def reader(workspace: Path | None = None, *, method: Method | None = None) -> Reader:
+    """The reader of ``workspace``'s acts (built once per set of example lines): embeddings
+    when the built-in runtime is installed, else the stems fallback."""
+    acts = load_acts(workspace).acts
+    if method is None:
+        method = "embeddings" if embeddings_available() else "stems"
+    key = (method, _fingerprint(acts))
+    with _readers_lock:
+        found = _readers.get(key)
+        if found is None:
+            found = _readers[key] = (EmbeddingReader(acts, VectorCache(BuiltinEmbedder()))
+                                     if method == "embeddings" else StemsReader(acts))
+        return found
+
+
+def read_message(text: str, workspace: Path | None = None) -> Reading:
+    """What the learner's ``text`` does (see the module's docstring). Blocking: call it from
+    a worker. A failing runtime (a crashed worker) falls back to stems for this message."""
+    from ..core.errors import ModelError
+
+    try:
+        return reader(workspace).read(text)
+    except (ModelError, RuntimeError, OSError):
+        return reader(workspace, method="stems").read(text)
