@@ -399,3 +399,24 @@ async def test_an_unexpected_error_listing_sessions_keeps_the_personas_and_stops
         sessions = await history_shown(pilot)
         assert sessions.row_count == 0
         assert any("a bug in the index" in str(n.message) for n in pilot.app._notifications)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGXFSZ"), reason="needs RLIMIT_FSIZE and SIGXFSZ")
+@pytest.mark.parametrize("cap_kb", [1, 8])  # the journal's header fails / the first session.json fails
+def test_a_session_that_cannot_start_leaves_no_folder_and_says_so(workspace, tmp_path, cap_kb):
+    """The disk is full as `roleplay run` starts: one line that the session did not start, and
+    no empty or half-made folder left behind to be listed as unreadable for ever."""
+    import os
+
+    script = tmp_path / "script.txt"
+    script.write_text("Hello there.\n")
+    code = ("import resource, signal, sys\nsignal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+            f"resource.setrlimit(resource.RLIMIT_FSIZE, ({cap_kb * 1024}, resource.RLIM_INFINITY))\n"
+            "from simulator.cli import main\nsys.exit(main(sys.argv[1:]))")
+    out = subprocess.run([sys.executable, "-c", code, "--workspace", str(workspace), "run", "--persona", DANA,
+                          "--script", str(script)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "ROLEPLAY_MODEL": "local/none-such"})
+    assert out.returncode == 1
+    assert "cannot start the session" in out.stderr and "Traceback" not in out.stderr
+    assert len([line for line in out.stderr.splitlines() if line.startswith("roleplay:")]) == 1
+    assert list((workspace / "sessions").iterdir()) == []

@@ -31,13 +31,14 @@ and words said with a real ending are kept.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import re
 import time
 from concurrent.futures import Executor, Future
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..content.persona import Persona
 from ..content.rubric import Rubric
@@ -58,7 +59,16 @@ from ..models.gateway import ModelClient, RetryNotice
 from .audit import AuditContext, audit_reply
 from .coach import advice_problem, rule_hint
 from .moves import Move, MoveContext, choose
-from .sessions import Journal, SessionRecord, Turn, new_session_id, now_iso, snapshot_text
+from .sessions import (
+    CannotSave,
+    Journal,
+    SessionRecord,
+    Turn,
+    cannot_start,
+    new_session_id,
+    now_iso,
+    snapshot_text,
+)
 
 END_TOKEN = "[END]"
 REPLY_MAX_TOKENS = 120  # customers speak in 1-3 sentences
@@ -259,10 +269,22 @@ class Conversation:
             models=models or {"persona": model.model}, learner=learner or None)
         journal = Journal.create(record, workspace) if workspace is not None else None
         conversation = cls(persona, rubric, model, record, journal, **kwargs)
-        conversation._add(Turn(index=0, speaker="customer", text=persona.opening,
-                               state=conversation.state.to_dict()))
-        conversation._wait_written()
+        with conversation._first_writes():
+            conversation._add(Turn(index=0, speaker="customer", text=persona.opening,
+                                   state=conversation.state.to_dict()))
+            conversation._wait_written()
         return conversation
+
+    @contextlib.contextmanager
+    def _first_writes(self) -> Iterator[None]:
+        """A new session's first turns: when they cannot be written (a full disk), the session
+        did not begin, and no half-made folder is left to be listed."""
+        try:
+            yield
+        except CannotSave as exc:
+            if self.journal is not None:
+                self.journal.discard()
+            raise cannot_start(self.journal.folder if self.journal else Path("."), exc) from None
 
     @classmethod
     def resume(cls, record: SessionRecord, model: ModelClient, **kwargs: Any) -> "Conversation":
@@ -299,11 +321,12 @@ class Conversation:
             branched_from={"session_id": original.session_id, "turn": at_turn})
         journal = Journal.create(record, workspace) if workspace is not None else None
         conversation = cls(persona, rubric, model, record, journal, **kwargs)
-        for turn in original.turns:
-            if turn.index < at_turn:
-                conversation._add(Turn(**{k: copy.deepcopy(getattr(turn, k)) for k in Turn.__dataclass_fields__}))
-        conversation._restore_state()
-        conversation._wait_written()
+        with conversation._first_writes():
+            for turn in original.turns:
+                if turn.index < at_turn:
+                    conversation._add(Turn(**{k: copy.deepcopy(getattr(turn, k)) for k in Turn.__dataclass_fields__}))
+            conversation._restore_state()
+            conversation._wait_written()
         return conversation
 
     pending_text: str | None = None

@@ -171,6 +171,21 @@ def sessions_dir(workspace: Path) -> Path:
     return Path(workspace) / locations.SESSIONS
 
 
+class CannotSave(SessionError):
+    """A write of a session's files failed (a full disk, no permission); ``reason`` says why."""
+
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def cannot_start(folder: Path, error: BaseException) -> SessionError:
+    """The one line for a session whose first writes failed (and whose folder is gone)."""
+    reason = getattr(error, "reason", None) or str(error)
+    return SessionError(f"{folder}: cannot start the session ({reason}) — free some disk space or check "
+                        "permissions, then start again")
+
+
 class Journal:
     """Append-only writer for one session folder."""
 
@@ -190,13 +205,23 @@ class Journal:
                                "that the workspace is writable") from None
         record.folder = folder
         journal = cls(folder)
-        journal.append({"type": "header", "format": FORMAT, "version": VERSION,
-                        "session_id": record.session_id, "started_at": record.started_at,
-                        "persona_id": record.persona_id, "persona": record.persona,
-                        "rubric_id": record.rubric_id, "rubric": record.rubric, "models": record.models}
-                       | ({"branched_from": record.branched_from} if record.branched_from else {})
-                       | ({"learner": record.learner} if record.learner else {}))
+        try:
+            journal.append({"type": "header", "format": FORMAT, "version": VERSION,
+                            "session_id": record.session_id, "started_at": record.started_at,
+                            "persona_id": record.persona_id, "persona": record.persona,
+                            "rubric_id": record.rubric_id, "rubric": record.rubric, "models": record.models}
+                           | ({"branched_from": record.branched_from} if record.branched_from else {})
+                           | ({"learner": record.learner} if record.learner else {}))
+        except CannotSave as exc:  # nothing began: no empty folder left to be listed as unreadable
+            journal.discard()
+            raise cannot_start(folder, exc) from None
         return journal
+
+    def discard(self) -> None:
+        """Remove a session that never began (its first writes failed): folder and all."""
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def append(self, event: dict[str, Any]) -> None:
         """Add ``event`` as one line, fsynced. A write that fails part-way (a full disk) is cut
@@ -230,9 +255,9 @@ class Journal:
         finally:
             os.close(fd)
 
-    def _cannot_save(self, exc: OSError) -> SessionError:
-        return SessionError(f"{self.path}: cannot save the turn ({exc.strerror or exc}) — free some disk "
-                            "space or check permissions; the session is still open")
+    def _cannot_save(self, exc: OSError) -> CannotSave:
+        return CannotSave(f"{self.path}: cannot save the turn ({exc.strerror or exc}) — free some disk "
+                          "space or check permissions; the session is still open", str(exc.strerror or exc))
 
     def snapshot(self, record: SessionRecord) -> None:
         """Rewrite session.json atomically from the in-memory record."""
@@ -242,8 +267,9 @@ class Journal:
         try:
             atomic_write_text(self.folder / RECORD, text)
         except OSError as exc:
-            raise SessionError(f"{self.folder / RECORD}: cannot save the session ({exc.strerror}) — free some "
-                               "disk space or check permissions; the journal still holds every turn") from None
+            raise CannotSave(f"{self.folder / RECORD}: cannot save the session ({exc.strerror}) — free some "
+                             "disk space or check permissions; the journal still holds every turn",
+                             str(exc.strerror or exc)) from None
 
 
 def _mend_tail(fd: int, size: int, data: bytes) -> tuple[int, bytes]:
