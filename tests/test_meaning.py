@@ -300,3 +300,21 @@ def test_embeddings_on_the_built_in_model_beat_the_stem_rules_on_held_lines(embe
     blend chosen there), against 0.22 for the stem rules of today and 0.52 for the stems
     fallback; 0.55 leaves room for a few changed lines. Far from the issue's 0.85: see the README."""
     assert _held_macro_f1(embedding_reader) >= 0.55
+
+
+def test_a_crashed_runtime_costs_the_embeddings_not_the_reading(workspace, monkeypatch):
+    pytest.importorskip("numpy")
+    from simulator.core.errors import ModelError
+    from simulator.practice import meaning
+
+    class Crashing(CountingEmbedder):
+        def __init__(self):
+            super().__init__()
+
+        def embed(self, texts):
+            raise ModelError("local/smollm2-135m: the model's runtime crashed (SIGILL)", kind="crashed")
+
+    monkeypatch.setattr(meaning, "embeddings_available", lambda: True)
+    monkeypatch.setattr(meaning, "BuiltinEmbedder", Crashing)
+    reading = meaning.read_message("Thanks so much for calling, have a lovely evening.", workspace)
+    assert reading.method == "stems" and "close" in reading.acts
