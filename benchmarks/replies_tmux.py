@@ -1,0 +1,149 @@
+"""Reply latency as the learner sees it: the app in a real terminal (tmux, 80x24), on the
+built-in model, from Enter to the customer's reply on screen.
+
+Run: python benchmarks/replies_tmux.py [--sessions 3] [--turns 4] [--persona ID]
+
+Each session starts `python -m simulator` in a detached tmux window with its own data and
+config folders, opens the persona's brief and the chat (the app primes the model while
+the brief is read, as for a learner), waits until the model's worker is up, then types
+each message and presses Enter; the pane is polled every 10 ms until the customer's reply
+bubble is on screen below the message. Typing is sent in one go, so the draft priming
+the app does at a pause in typing happens at the pause before Enter (0.6 s here, a
+learner's pause). Prints the first reply's and the later replies' medians and maxima.
+Skipped, with a message, when tmux is not installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PY = sys.executable
+SOCKET = f"roleplay-replies-{os.getpid()}"
+TIMEOUT_S = 60.0
+PAUSE_BEFORE_ENTER_S = 0.6
+MESSAGES = ["Hello, I'm sorry for the trouble. Can you tell me what happened?",
+            "Thank you. When did you first notice it?",
+            "I understand, that sounds really frustrating. What would fix this for you?",
+            "Here is what I can do today: I will sort it out and confirm it in writing.",
+            "Is there anything else I can help with?"]
+
+
+def tmux(*args: str) -> str:
+    return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True).stdout
+
+
+def pane() -> list[str]:
+    return tmux("capture-pane", "-p", "-t", "bench").splitlines()
+
+
+def wait_for(test, timeout: float = TIMEOUT_S) -> float:
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if test(pane()):
+            return time.perf_counter() - t0
+        time.sleep(0.01)
+    raise TimeoutError("the screen did not show what was waited for:\n" + "\n".join(pane()))
+
+
+def worker_up(folder: Path) -> bool:
+    """Is a model worker running for the app in this window (its data folder is ours)?"""
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            env = (proc / "environ").read_bytes()
+        except OSError:
+            continue
+        if b"simulator.models.local_worker" in cmd and str(folder).encode() in env:
+            return True
+    return False
+
+
+def reply_below(message: str, name: str):
+    words = message.split()[-1]  # the message's last line in its bubble ends with it
+
+    def test(lines: list[str]) -> bool:  # the reply's bubble holds words, not its "…" placeholder
+        mine = [i for i, line in enumerate(lines) if words in line]
+        return bool(mine) and any(f"{name}:" in line and line.split(f"{name}:", 1)[1].strip() not in ("", "…")
+                                  for line in lines[mine[-1] + 1:])
+    return test
+
+
+def session(persona_name: str, turns: int) -> list[float]:
+    folder = Path(tempfile.mkdtemp(prefix="roleplay-replies-"))
+    shutil.copytree(REPO / "personas", folder / "ws" / "personas")
+    shutil.copytree(REPO / "rubrics", folder / "ws" / "rubrics")
+    (folder / "ws" / "sessions").mkdir()
+    env = (f"ROLEPLAY_DATA_DIR={folder / 'data'} ROLEPLAY_CONFIG_DIR={folder / 'config'} ROLEPLAY_LEARNER=bench "
+           f"ROLEPLAY_WORKSPACE={folder / 'ws'} ROLEPLAY_MODEL= ")
+    tmux("new-window", "-t", "bench", "-k", f"cd {shlex.quote(str(REPO))} && env {env} {PY} -m simulator")
+    wait_for(lambda lines: any("Walter Nakamura" in line for line in lines))
+    # the persona's row: move down until it is highlighted in the footer, then its brief and the chat
+    for _ in range(20):
+        if any(persona_name in line and "—" in line for line in pane()[-4:]):
+            break
+        tmux("send-keys", "-t", "bench", "Down")
+        time.sleep(0.05)
+    tmux("send-keys", "-t", "bench", "Enter")
+    wait_for(lambda lines: any("Start" in line or "start" in line for line in lines))
+    time.sleep(1.0)  # a learner reads the brief (the app primes the model meanwhile)
+    tmux("send-keys", "-t", "bench", "Enter")
+    wait_for(lambda lines: any("Type your reply" in line for line in lines))
+    t0 = time.perf_counter()
+    while not worker_up(folder) and time.perf_counter() - t0 < TIMEOUT_S:
+        time.sleep(0.05)
+    time.sleep(2.0)  # the warm-up and the priming finish, as while a learner reads the opening line
+    times = []
+    for message in MESSAGES[:turns]:
+        tmux("send-keys", "-t", "bench", "-l", message)
+        time.sleep(PAUSE_BEFORE_ENTER_S)
+        tmux("send-keys", "-t", "bench", "Enter")
+        times.append(wait_for(reply_below(message, persona_name)))
+        wait_for(lambda lines: not any("typing…" in line for line in lines))  # the reply is complete
+        if any("ended" in line.lower() and "feedback" in line.lower() for line in pane()):
+            break
+        time.sleep(1.5)  # reading the reply
+    tmux("send-keys", "-t", "bench", "C-q")
+    time.sleep(0.5)
+    shutil.rmtree(folder, ignore_errors=True)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sessions", type=int, default=3)
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--persona-name", default="Dana Whitaker")
+    args = parser.parse_args()
+    if not shutil.which("tmux"):
+        print("replies_tmux: no tmux — skipped")
+        return 0
+    tmux("new-session", "-d", "-s", "bench", "-x", "80", "-y", "24")
+    first, later = [], []
+    try:
+        for n in range(args.sessions):
+            times = session(args.persona_name, args.turns)
+            print(f"session {n + 1}: " + ", ".join(f"{t:.2f}" for t in times) + " s")
+            first.append(times[0])
+            later += times[1:]
+    finally:
+        tmux("kill-server")
+    print(f"Enter to the reply on screen (tmux 80x24, {args.persona_name}, built-in model): first reply median "
+          f"{statistics.median(first):.2f} s (max {max(first):.2f}); later replies median "
+          f"{statistics.median(later):.2f} s (max {max(later):.2f}), {len(later)} replies")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
