@@ -1,10 +1,12 @@
 """Local GGUF models run in a child process (:mod:`.local_worker`), so native code that
 crashes (SIGILL from a build for another CPU, SIGSEGV) never takes the app down.
 
-The calls of :mod:`.local_models` (``load``, ``chat``, ``embed``), made from any thread. One worker per model, started on first use (the app's warm-up does it
-after the first paint) and kept, so its prefix cache and the conversations' saved states
-last between calls. A worker that dies is reported as a :class:`ModelError` of kind
-``crashed`` naming the signal and what to do, and the next call starts a new one.
+The calls of :mod:`.local_models` (``load``, ``chat``, ``embed``), made from any thread.
+One worker per model, started on first use (the app's warm-up does it after the first
+paint) and kept, so its prefix cache and the conversations' saved states last between
+calls. A worker that dies, or stops answering for :data:`STALL_S` in the middle of a call,
+is reported as a :class:`ModelError` of kind ``crashed`` naming the signal and what to do,
+and the next call starts a new one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from ..core import locations
 from ..core.errors import ModelError
 
 STOP_WAIT_S = 10.0  # after a cancel, how long the worker may take to stop before it is killed
+# silence from a worker in the middle of a call, past which it is stuck (killed, and said so):
+# far above any real wait (a 4B model reading a long grading prompt on 2 cores: ~2 minutes)
+STALL_S = 600.0
 PORTABLE_FIX = "reinstall it portable (`roleplay doctor` shows how)"
 
 
@@ -56,6 +61,10 @@ def crash_message(name: str, returncode: int | None) -> ModelError:
 
 class _Dead(Exception):
     """The worker's socket closed: it has exited (or crashed)."""
+
+
+class _Stalled(Exception):
+    """The worker said nothing for :data:`STALL_S` in the middle of a call."""
 
 
 class Worker:
@@ -105,6 +114,12 @@ class Worker:
             proc.wait(timeout=5)
         return proc.returncode
 
+    def _stuck(self) -> ModelError:
+        self._discard()
+        return ModelError(f"local/{self.name}: the model's runtime stopped answering for {STALL_S:g} s and was "
+                          "stopped", kind="crashed", model=f"local/{self.name}",
+                          hint="try again (it restarts on the next reply); if it repeats, run `roleplay doctor`")
+
     def _died(self) -> ModelError:
         proc = self._proc
         if proc is not None:
@@ -139,11 +154,12 @@ class Worker:
         return conn, self._next_id
 
     def _recv(self, conn: Connection, rid: int, timeout: float | None = None) -> tuple[Any, ...]:
-        """The next message of request ``rid`` (older requests' leftovers are skipped)."""
+        """The next message of request ``rid`` (older requests' leftovers are skipped);
+        :class:`_Stalled` after ``timeout`` (default :data:`STALL_S`) seconds of silence."""
         while True:
             try:
-                if timeout is not None and not conn.poll(timeout):
-                    raise TimeoutError
+                if not conn.poll(STALL_S if timeout is None else timeout):
+                    raise _Stalled
                 message = conn.recv()
             except (EOFError, OSError):
                 raise _Dead from None
@@ -161,6 +177,8 @@ class Worker:
                 return self._recv(conn, rid)[2]
             except _Dead:
                 raise self._died() from None
+            except _Stalled:
+                raise self._stuck() from None
 
     def stream(self, messages: list[dict[str, Any]], kwargs: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """A streamed chat: OpenAI-style chunks, then (once) ``{"prompt_tokens": n}``.
@@ -183,6 +201,9 @@ class Worker:
             except _Dead:
                 finished = True
                 raise self._died() from None
+            except _Stalled:
+                finished = True
+                raise self._stuck() from None
             finally:
                 if not finished:
                     self._stop(conn, rid)
