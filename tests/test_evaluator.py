@@ -349,3 +349,19 @@ async def test_a_judged_score_far_from_the_evidence_is_flagged(library, workspac
     assert not criteria["time-management"]["gap"]  # judge and rules agree there
     report = (record.folder / "report.md").read_text()
     assert "Judge and evidence differ" in report
+
+
+def test_the_active_listening_tip_is_made_from_this_call_not_another_persona(library):
+    """The tip's example says back what this customer said (in the second person), never the
+    bill of another persona."""
+    from simulator.grading.evidence import evidence_criteria
+    from simulator.grading.metrics import measure
+    from simulator.practice.scripted import scripted_record
+
+    mei = library.persona("polite-transfer-limit")
+    record = scripted_record(mei, library.rubric_for(mei), ["How can I help?", "Okay."],
+                             ["My nephew is renovating his kitchen and I need to send him $9,000 today.", "Yes."])
+    tips = {c["id"]: c["improvement"] for c in evidence_criteria(record, library.rubric_for(mei), measure(record))}
+    tip = tips["active-listening"]
+    assert "bill" not in tip
+    assert '"So your nephew is renovating his kitchen and you need to send him $9,000 today?"' in tip

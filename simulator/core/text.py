@@ -132,6 +132,22 @@ def dismisses(text: str) -> bool:
     return bool(_DISMISSES.search(text))
 
 
+_SECOND_PERSON = {"i": "you", "i'm": "you're", "i've": "you've", "i'd": "you'd", "i'll": "you'll", "me": "you",
+                  "my": "your", "mine": "yours", "myself": "yourself", "we": "you", "we're": "you're",
+                  "we've": "you've", "us": "you", "our": "your", "ours": "yours"}
+_I_VERB = re.compile(r"\b(I|we) (am|was)\b", re.I)
+_WORD = re.compile(r"[A-Za-z']+")
+
+
+def second_person(sentence: str) -> str:
+    """``sentence`` as said back to its speaker: "My bill went up and I was never told" ->
+    "your bill went up and you were never told" (the first words lowercased only where they
+    were a pronoun; every other word the speaker's own)."""
+    text = sentence.strip().rstrip(".!?…").replace("\u2019", "'")
+    text = _I_VERB.sub(lambda m: "you are" if m.group(2).lower() == "am" else "you were", text)
+    return _WORD.sub(lambda m: _SECOND_PERSON.get(m.group(0).lower(), m.group(0)), text)
+
+
 def bar(done: int, total: int, width: int = 20) -> str:
     """A progress bar for the terminal: ``[#####     ]``."""
     filled = width * done // max(1, total)

@@ -62,7 +62,7 @@ import statistics
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core.text import acknowledges, dismisses, split_sentences, stems
+from ..core.text import acknowledges, dismisses, second_person, split_sentences, stems
 
 if TYPE_CHECKING:
     from ..content.rubric import Rubric
@@ -155,6 +155,23 @@ def _turns(signals: _Signals, name: str) -> str:
     return ", ".join(str(t) for t, _ in signals.hits.get(name, [])[:4])
 
 
+_LOWER_FIRST = {"the", "it", "this", "that", "there", "a", "an", "it's", "that's", "there's"}
+
+
+def reflect_tip(record: "SessionRecord") -> str:
+    """The active-listening tip, with its example made from this call: the first thing the
+    customer stated (not asked), with a figure if one was given, said back to them."""
+    said = [x for t in record.turns if t.speaker == "customer"
+            for x in split_sentences(t.text) if not x.rstrip().endswith("?") and len(x.split()) >= 5]
+    if not said:
+        return "Sum up what the customer said in their words, then check it: \"So … — is that right?\""
+    sentence = second_person(next((x for x in said if any(c.isdigit() for c in x)), said[0]))
+    first, _, rest = sentence.partition(" ")
+    if first.lower() in _LOWER_FIRST:
+        sentence = f"{first.lower()} {rest}"
+    return f"Sum up what the customer said and check it: \"So {sentence}?\""
+
+
 def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Measurements") -> list[dict[str, Any]]:
     """Every criterion of ``rubric`` scored from the transcript, in the evaluation's criterion
     shape (id, name, weight, score, reason, evidence, improvement), plus ``rule``."""
@@ -202,8 +219,7 @@ def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Meas
               (repeats > 0, f"asked {repeats} time(s) for something the customer had already given"),
               (asked_again > repeats, f"asked the same question again (turn {again_turns})")),
         ["reflected"],
-        "Sum up what the customer said (\"So your bill went from … to …?\") and check it."
-        if not s.count("reflected") else "Use the details the customer gave later in the call.")
+        reflect_tip(record) if not s.count("reflected") else "Use the details the customer gave later in the call.")
     rules["clear-communication"] = (
         5 - min(2, jargon) - long_sentences - (s.count("checks") == 0) - hard_to_read,
         fired((jargon > 0, f"used {jargon} jargon word(s) the customer would not know"),
