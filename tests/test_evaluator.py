@@ -365,3 +365,14 @@ def test_the_active_listening_tip_is_made_from_this_call_not_another_persona(lib
     tip = tips["active-listening"]
     assert "bill" not in tip
     assert '"So your nephew is renovating his kitchen and you need to send him $9,000 today?"' in tip
+
+
+def test_the_tip_says_back_a_fact_not_a_courtesy(library):
+    from simulator.grading.evidence import reflect_tip
+    from simulator.practice.scripted import scripted_record
+
+    mei = library.persona("polite-transfer-limit")
+    record = scripted_record(mei, library.rubric_for(mei), ["Hello, how can I help?"],
+                             ["It is to help my nephew with a home renovation."])
+    tip = reflect_tip(record)
+    assert "sorry" not in tip.lower() and tip.endswith('?"')

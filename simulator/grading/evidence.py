@@ -155,17 +155,20 @@ def _turns(signals: _Signals, name: str) -> str:
     return ", ".join(str(t) for t, _ in signals.hits.get(name, [])[:4])
 
 
-_LOWER_FIRST = {"the", "it", "this", "that", "there", "a", "an", "it's", "that's", "there's"}
+_COURTESY = re.compile(r"\b(sorry|thank|thanks|hello|hi|good (morning|afternoon|evening)|bye|goodbye)\b", re.I)
+_LOWER_FIRST = {"the", "it", "this", "that", "there", "a", "an", "it's", "that's", "there's", "you", "your",
+                "you're", "you've", "you'd", "you'll", "yours"}
 
 
 def reflect_tip(record: "SessionRecord") -> str:
     """The active-listening tip, with its example made from this call: the first thing the
     customer stated (not asked), with a figure if one was given, said back to them."""
     said = [x for t in record.turns if t.speaker == "customer"
-            for x in split_sentences(t.text) if not x.rstrip().endswith("?") and len(x.split()) >= 5]
+            for x in split_sentences(t.text)
+            if not x.rstrip().endswith("?") and len(x.split()) >= 5 and not _COURTESY.search(x)]
     if not said:
         return "Sum up what the customer said in their words, then check it: \"So … — is that right?\""
-    sentence = second_person(next((x for x in said if any(c.isdigit() for c in x)), said[0]))
+    sentence = second_person(next((x for x in said if any(c.isdigit() for c in x)), max(said[:3], key=len)))
     first, _, rest = sentence.partition(" ")
     if first.lower() in _LOWER_FIRST:
         sentence = f"{first.lower()} {rest}"
