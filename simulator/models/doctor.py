@@ -30,7 +30,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -220,12 +219,9 @@ def _last_line(text: str) -> str:
 
 def crash_detail(returncode: int, what: str) -> tuple[str, str]:
     """(what happened, what to do) for a child killed by a signal."""
-    number = -returncode
-    try:
-        name = signal.Signals(number).name
-        description = (signal.strsignal(number) or name).lower()
-    except ValueError:
-        name, description = f"signal {number}", "unknown signal"
+    from .local_process import signal_of
+
+    name, description = signal_of(returncode)
     if name == "SIGILL":
         return (f"{what} crashed (SIGILL: {description}): it was compiled for another CPU",
                 f"reinstall it portable: {reinstall_line()}")

@@ -37,23 +37,31 @@ def log_file() -> Path:
     return locations.ensure(locations.data_dir() / "logs") / "local-model.log"
 
 
+def signal_of(returncode: int | None) -> tuple[str, str]:
+    """(name, description) of what ended a process: ("SIGILL", "illegal instruction"), or its
+    exit code, or that it stopped answering. Also used by ``roleplay doctor``."""
+    if returncode is None:
+        return "it stopped answering", "no exit code"
+    if returncode >= 0:
+        return f"exit code {returncode}", "it exited"
+    try:
+        name = signal.Signals(-returncode).name
+        return name, (signal.strsignal(-returncode) or name).lower()
+    except ValueError:
+        return f"signal {-returncode}", "unknown signal"
+
+
 def crash_message(name: str, returncode: int | None) -> ModelError:
     """The one line for a worker that died: the cause, and what the learner does now."""
-    if returncode is not None and returncode < 0:
-        try:
-            signame = signal.Signals(-returncode).name
-        except ValueError:
-            signame = f"signal {-returncode}"
-    else:
-        signame = f"exit code {returncode}" if returncode is not None else "it stopped answering"
+    signame, description = signal_of(returncode)
     if signame == "SIGILL":
-        cause = "illegal instruction: built for another CPU"
+        cause = f"{description}: built for another CPU"
         hint = PORTABLE_FIX
     elif signame == "SIGKILL":
         cause = "killed, likely out of memory"
         hint = "close other programs and try again; it restarts on the next reply"
     else:
-        cause = "native code failed"
+        cause = description
         hint = "try again (it restarts on the next reply); if it repeats, run `roleplay doctor`"
     return ModelError(f"local/{name}: the model's runtime crashed ({signame}, {cause})", kind="crashed",
                       model=f"local/{name}", hint=hint)
