@@ -36,6 +36,11 @@ class HiddenFact(FileModel):
 
     fact: Text = Field(description="what the customer knows but does not volunteer")
     reveal_when: Text = Field(description="what the agent must do or ask before the customer tells it")
+    earned_by: TextList = Field(default_factory=list, description=(
+        "example agent lines that earn it, in words other than reveal_when's (the meaning layer learns "
+        "from them; more lines, more voices, better reading)"))
+    not_earned_by: TextList = Field(default_factory=list, description=(
+        "example agent lines that come close and do not earn it (on the same topic, or asked too early)"))
 
 
 class Frustration(FileModel):
@@ -44,6 +49,8 @@ class Frustration(FileModel):
     start: int = Field(5, ge=0, le=10, description="0 calm ... 10 furious")
     calms_when: TextList = Field(default_factory=list, description="agent behaviours that calm the customer")
     rises_when: TextList = Field(default_factory=list, description="agent behaviours that make it worse")
+    calmed_by: TextList = Field(default_factory=list, description="example agent lines that calm this customer")
+    raised_by: TextList = Field(default_factory=list, description="example agent lines that make this customer angrier")
 
 
 class EndConditions(FileModel):

@@ -35,11 +35,14 @@ import threading
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 from ..content.acts import Act, load_acts
 from ..core import locations
 from ..core.text import split_sentences
+
+if TYPE_CHECKING:
+    from .sessions import Turn
 
 Method = Literal["embeddings", "stems"]
 
@@ -423,3 +426,19 @@ def read_message(text: str, workspace: Path | None = None) -> Reading:
         return reader(workspace).read(text)
     except (ModelError, RuntimeError, OSError):
         return reader(workspace, method="stems").read(text)
+
+
+def reading_of(turn: "Turn", workspace: Path | None = None) -> Reading:
+    """The reading of a learner turn: the one made when it was sent (its ``acts``), else read
+    now (a session saved before the meaning layer, or one written by a test)."""
+    if turn.read_by in ("embeddings", "stems"):
+        method: Method = "embeddings" if turn.read_by == "embeddings" else "stems"
+        return Reading(text=turn.text, acts=tuple(turn.acts), scores=tuple((a, 1.0) for a in turn.acts),
+                       method=method)
+    return read_message(turn.text, workspace)
+
+
+def readings_of(turns: Sequence["Turn"], workspace: Path | None = None) -> dict[int, Reading]:
+    """Every learner turn's reading, by turn index: what the grade, the coach and the advice
+    read instead of the learner's words."""
+    return {t.index: reading_of(t, workspace) for t in turns if t.speaker == "learner"}

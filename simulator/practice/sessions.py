@@ -70,6 +70,8 @@ class Turn:
     calls: list[dict[str, Any]] = field(default_factory=list)  # gateway call records (no keys)
     state: dict[str, Any] | None = None  # conversation state after this turn
     guard: list[dict[str, Any]] = field(default_factory=list)  # guard decisions for this reply
+    acts: list[str] = field(default_factory=list)  # learner: what the message does (practice.meaning), best first
+    read_by: str | None = None  # learner: how it was read, "embeddings" or "stems"; None: not read when sent
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
