@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
+from ..core.errors import Problem
 from ..core.yamlfile import Document
-from .formats import FileModel, JargonList, TextList, load_model
+from .formats import FileModel, JargonList, TextList, dotted, load_model
 
 Text = Annotated[str, StringConstraints(min_length=1)]
 Difficulty = Literal["easy", "medium", "hard"]
@@ -96,9 +97,36 @@ class Persona(FileModel):
         return value
 
 
+def example_lines(persona: Persona) -> list[tuple[tuple[str | int, ...], str]]:
+    """Every condition's example lines, each with its place in the file, such as
+    ``("hidden", 0, "earned_by", 2)``."""
+    found: list[tuple[tuple[str | int, ...], str]] = []
+    for i, hidden in enumerate(persona.hidden):
+        found += [(("hidden", i, "earned_by", n), text) for n, text in enumerate(hidden.earned_by)]
+        found += [(("hidden", i, "not_earned_by", n), text) for n, text in enumerate(hidden.not_earned_by)]
+    found += [(("frustration", "calmed_by", n), text) for n, text in enumerate(persona.frustration.calmed_by)]
+    found += [(("frustration", "raised_by", n), text) for n, text in enumerate(persona.frustration.raised_by)]
+    return found
+
+
+def example_line_problem(persona: Persona, doc: Document) -> Problem | None:
+    """An example line written again (case and spaces aside) under another condition, as a
+    problem at the second place: one line cannot both earn and not earn, calm and anger."""
+    first: dict[str, tuple[str | int, ...]] = {}
+    for loc, text in example_lines(persona):
+        key = " ".join(text.casefold().split())
+        if key in first and first[key][:-1] != loc[:-1]:
+            short = text if len(text) <= 50 else text[:47] + "..."
+            return doc.problem(loc, f"{dotted(loc[:-1])}: \"{short}\" is also under {dotted(first[key][:-1])} — "
+                                    "one example line cannot stand for two conditions: keep it under the one it "
+                                    "means, reword or remove the other")
+        first.setdefault(key, loc)
+    return None
+
+
 def read_persona(path: Path) -> tuple[Persona, Document]:
     """Read and validate one persona file on its own (the rubric check is the library's job)."""
-    from ..core.errors import FileFormatError, Problem
+    from ..core.errors import FileFormatError
     from ..core.ids import BadIdError, check_id, suggest_id
 
     persona, doc = load_model(path, Persona, what="persona")
@@ -108,4 +136,7 @@ def read_persona(path: Path) -> tuple[Persona, Document]:
         raise FileFormatError([Problem(Path(path), 1, 1, f"the file name '{Path(path).stem}' cannot be a persona "
                                                           f"id — rename the file {suggest_id(Path(path).stem)}.yaml "
                                                           "(lowercase letters, digits and '-')")]) from None
+    clash = example_line_problem(persona, doc)
+    if clash:
+        raise FileFormatError([clash])
     return persona, doc

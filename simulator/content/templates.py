@@ -74,6 +74,15 @@ facts:
 hidden:
   - fact: "The extra $84 means their rent payment on Friday might bounce."
     reveal_when: the agent asks how this has left them feeling or whether anything makes it urgent
+    # Optional: example agent lines, in other words than reveal_when's, from which roleplay learns
+    # what earns the fact (earned_by) and what comes close but does not (not_earned_by: asked too
+    # early, a closed question, an accusation). Many voices help. Uncomment and write your own.
+    # earned_by:
+    #   - "Is anything riding on getting that money back quickly?"
+    #   - "How has the double charge affected you this week?"
+    # not_earned_by:
+    #   - "Was it the same card both times?"
+    #   - "Did you press the pay button twice?"
 
 frustration:
   start: 4                      # 0 calm ... 10 furious
@@ -81,6 +90,12 @@ frustration:
     - the agent apologises for the double charge and owns it
   rises_when:                   # what makes it worse
     - the agent asks for the order number again after it was given
+  # Optional: example agent lines that calm this customer (calmed_by) and that anger them
+  # (raised_by); one line may not stand under two conditions. Uncomment and write your own.
+  # calmed_by:
+  #   - "That's our mistake, and I'm refunding the second $84 right now."
+  # raised_by:
+  #   - "What was the order number again?"
 
 end:
   # what the agent must do for the customer to be satisfied: concrete, with the brief's own words

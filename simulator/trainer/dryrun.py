@@ -20,6 +20,8 @@ and the evaluation (overall, pass). Over the runs, the spread. Flagged:
 * the persona breaks character more than the bundled ones do: more than ``BREAK_LIMIT`` of
   its customer replies tagged or replaced by the file's line (the bundled personas: 4% on
   the built-in model, ``benchmarks/fidelity.py``).
+* ``character.situation`` already states a hidden fact (:func:`situation_tells`): the customer
+  can say it before it is earned.
 
 Runs are saved under ``<workspace>/dry-runs/`` (not in the learner's history) and go in
 parallel up to ``--parallel`` (a local model queues them itself); ctrl+c stops and reports
@@ -259,9 +261,38 @@ async def dry_run(persona: "Persona", rubric: "Rubric", model, judge, workspace:
 
 # -- the verdict ----------------------------------------------------------------------------------
 
+_CLAUSE = re.compile(r"(?<=[a-z0-9'\")][.;!?])\s+")  # not after an initial: "N. Dawson" stays whole
+
+
+def situation_tells(persona: "Persona") -> list[tuple[int, str]]:
+    """The hidden facts (index, clause) that ``character.situation`` already states, so the
+    customer can tell them unearned (the situation is what the customer knows happened, and
+    what a pressed customer says back): a clause of the fact whose content words, apart from
+    those the customer says openly (the opening and ``facts``), are mostly in the situation
+    (more than half of them, and at least two)."""
+    from ..core.text import stems
+
+    situation = stems(persona.character.situation)
+    said = stems(" ".join([persona.opening, *persona.facts]))
+    told = []
+    for i, hidden in enumerate(persona.hidden):
+        for clause in _CLAUSE.split(hidden.fact):
+            secret = stems(clause) - said
+            hits = secret & situation
+            if len(hits) >= 2 and len(hits) > len(secret) / 2:
+                told.append((i, clause))
+                break
+    return told
+
+
 def flags(persona: "Persona", results: list[RunResult]) -> list[str]:
     """What a trainer should fix (rules in the module docstring)."""
     found = []
+    for i, clause in situation_tells(persona):
+        quoted = clause if len(clause) <= 60 else clause[:57] + "…"
+        found.append(f"character.situation already states hidden fact {i + 1} (\"{quoted}\"), so the customer can "
+                     "tell it before it is earned: move it out of situation (hidden[].fact keeps it for the "
+                     "customer), or keep situation to what the customer would say openly")
     good = [r for r in results if r.learner == "good" and not r.error]
     poor = [r for r in results if r.learner == "poor" and not r.error]
     if good and not any(r.outcome == "resolved" for r in good):
