@@ -20,6 +20,7 @@ import pytest
 from simulator.content.persona import read_persona
 from simulator.content.rubric import DEFAULT_RUBRIC, load_rubric
 from simulator.core import locations
+from simulator.core.text import split_sentences
 from simulator.core.yamlfile import read_yaml
 
 LIBRARY = locations.bundled_library()
@@ -119,6 +120,25 @@ def test_the_learner_speaks_in_their_own_words_not_the_persona_files(session, pe
         w = words(turn["text"])
         copied = [" ".join(w[i:i + 6]) for i in range(len(w) - 5) if tuple(w[i:i + 6]) in grams]
         assert copied == [], f"{turn['text']!r} copies the persona file: {copied[0]!r}"
+
+
+def test_no_learner_sentence_is_an_example_line_the_meaning_layer_learns_from(personas):
+    """An act file's or a persona's own example line is read as the file says, so one in the
+    rated set would flatter the agreement measured on it."""
+    def norm(text: str) -> str:
+        return " ".join(words(text))
+
+    examples = set()
+    for path in sorted((LIBRARY / locations.RUBRICS / "acts").glob("*.yaml")):
+        act = read_yaml(path, what="act").data
+        examples |= {norm(x) for x in act["examples"]["positive"] + act["examples"]["negative"]}
+    for persona in personas.values():
+        examples |= {norm(x) for h in persona.hidden for x in [*h.earned_by, *h.not_earned_by]}
+        examples |= {norm(x) for x in [*persona.frustration.calmed_by, *persona.frustration.raised_by]}
+    examples = {e for e in examples if len(e.split()) >= 3}
+    found = [(s["id"], sentence) for s in sessions() for turn in learner_turns(s)
+             for sentence in [turn["text"], *split_sentences(turn["text"])] if norm(sentence) in examples]
+    assert found == []
 
 
 def test_the_set_is_big_varied_and_spread_across_the_scale(rubric):
