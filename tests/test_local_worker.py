@@ -171,3 +171,33 @@ def test_a_worker_that_stops_answering_mid_reply_is_stopped_and_said(workspace, 
     result = local_process.chat(NAME, [{"role": "user", "content": "Say hi."}], stream=False,
                                 temperature=0.0, max_tokens=8)
     assert result["choices"][0]["message"]["content"].strip()
+
+
+@requires_builtin_model
+def test_the_worker_goes_when_the_app_is_killed_even_mid_request(workspace, tmp_path):
+    """An app killed with SIGKILL (or a test run stopped by a timeout) while its worker is in the
+    middle of a long batch of embeddings leaves no worker running on the learner's machine."""
+    import subprocess
+    import sys
+    import time
+
+    script = ("import threading, time\n"
+              "from simulator.models import local_process\n"
+              f"local_process.load({NAME!r})\n"
+              f"threading.Thread(target=local_process.embed, args=({NAME!r}, ['a long line of words'] * 5000),"
+              " daemon=True).start()\n"
+              f"print(local_process.worker({NAME!r}).pid, flush=True)\n"
+              "time.sleep(600)\n")
+    app = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pid = int(app.stdout.readline())
+    app.kill()
+    app.wait()
+    while True:  # it goes (a stuck worker fails the run by the suite's own time limit, not a fixed wait here)
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().split()[2] == "Z":
+                    break
+        except (ProcessLookupError, FileNotFoundError):
+            break
+        time.sleep(0.1)

@@ -98,6 +98,36 @@ def _serve(conn: Connection) -> None:
                 return
 
 
+def _die_with_parent() -> None:
+    """The worker goes when the app goes, even in the middle of a long request (a batch of
+    embeddings takes minutes on a busy machine): Linux kills it on its parent's death; elsewhere
+    a thread watches the parent."""
+    import os
+    import signal
+    import threading
+
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None)
+        if libc.prctl(1, int(signal.SIGKILL)) == 0:  # PR_SET_PDEATHSIG
+            if os.getppid() != parent:  # the parent went before the call
+                os._exit(0)
+            return
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        import time
+
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     fd = int(args[0])
@@ -107,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     except (ImportError, ValueError, OSError):
         pass
+    _die_with_parent()
     conn = Connection(fd)
     try:
         _serve(conn)
