@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fakes import ScriptedModel
+from test_grade_meaning import keep_vectors, seed_vectors
 
 from simulator.content.library import load_library
 from simulator.grading.evaluator import evaluate
@@ -20,6 +21,15 @@ from simulator.models.config import SMALL
 from simulator.practice.scripted import scripted_record
 
 DATA = yaml.safe_load((Path(__file__).parent / "data" / "grading_labelled.yaml").read_text())
+
+
+@pytest.fixture(autouse=True)
+def kept_vectors():
+    """The meaning layer's example vectors from pytest's cache folder (the grade reads the
+    learner's acts), and back there when this run embedded new example lines."""
+    seed_vectors()
+    yield
+    keep_vectors()
 
 
 @pytest.fixture

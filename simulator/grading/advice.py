@@ -9,17 +9,26 @@ are the weakest, each with what went wrong, the criterion it hurt and what to do
 fault                 criterion                    severity   instead
 ====================  ===========================  =========  ==========================================
 brush-off             patience                     3          acknowledge, then say what you can do
+blame                 empathy                      2          the act file's ``say_instead``
 talks to the grader   (every criterion)            3          talk to the customer, not the grader
 unheard while upset   empathy                      2          name the feeling and its cause first
 jargon                clear-communication          2          the entry's plain words
                                                               (``MFA: the code on your phone``), or
                                                               say what it means for them
 asked again           active-listening             2          use what the customer already said
-can't / policy        positive-attitude            1.5        "What I can do is …"
+can't / policy        positive-attitude            1.5        "What I can do is …" (a refusal or policy
+                                                              quoted in a message with no offer)
 apologised 2+ times   empathy                      1          one apology that names the cause, then act
 long sentence         clear-communication          1          one step per sentence (over 30 words)
 hard to read          clear-communication          1          shorter words (reading ease under 50)
 ====================  ===========================  =========  ==========================================
+
+What a turn does is read by meaning, the same acts the grade and the coach read
+(:func:`.evidence.session_readings`): brush-off is the ``brush-off`` act, blame ``blame``,
+acknowledging one of :data:`simulator.practice.coach.ACKNOWLEDGE_ACTS`, "can't / policy" a
+``refuse`` or ``quote-policy`` with no offer (:func:`simulator.practice.coach.is_offer`:
+``offer-fix`` or ``commit``). A turn with no reading falls back to the word rules of
+:mod:`simulator.core.text`. The quote is the learner's own sentence, exact.
 
 A better reply in the learner's place is shown only when a capable judge wrote it and it
 passes the coach's check (:func:`simulator.practice.coach.advice_problem`): not a
@@ -28,12 +37,15 @@ transcript line, not a copy of the transcript, not a placeholder.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping
 
-from ..core.text import acknowledges, dismisses, plain_words, reading_ease, split_sentences
-from .evidence import NEGATIVE, POSITIVE
+from ..core.text import dismisses, plain_words, reading_ease, split_sentences
+from ..practice.coach import acknowledges_customer, is_offer, reading_for
+from .evidence import (NEGATIVE, NEGATIVE_ACTS, _sentence_doing, act_facts, dismissive_acts, session_readings,
+                       workspace_of)
 
 if TYPE_CHECKING:
+    from ..practice.meaning import Reading
     from ..content.rubric import Rubric
     from ..practice.sessions import SessionRecord
     from .metrics import Measurements
@@ -45,8 +57,14 @@ def _fault(what: str, criterion: str, severity: float, instead: str) -> dict[str
     return {"what": what, "criterion": criterion, "severity": severity, "instead": instead}
 
 
-def turn_faults(record: "SessionRecord", measured: "Measurements") -> dict[int, list[dict[str, Any]]]:
-    """Every learner turn's faults (rules in the module docstring), by turn index."""
+def turn_faults(record: "SessionRecord", measured: "Measurements",
+                readings: "Mapping[int, Reading] | None" = None) -> dict[int, list[dict[str, Any]]]:
+    """Every learner turn's faults (rules in the module docstring), by turn index.
+    ``readings``: the learner turns' readings (default: read once per session)."""
+    if readings is None:
+        readings = session_readings(record)
+    workspace = workspace_of(record)
+    ws = str(workspace) if workspace else None
     persona = record.persona
     first = str(persona.get("name") or "the customer").split()[0]
     entries = [e for e in [*(record.rubric.get("jargon") or []), *(persona.get("jargon") or [])] if isinstance(e, str)]
@@ -66,14 +84,21 @@ def turn_faults(record: "SessionRecord", measured: "Measurements") -> dict[int, 
             continue
         text, found = turn.text, []
         sentences = split_sentences(text)
-        if dismisses(text):
+        reading = reading_for(turn, readings)
+        dismissive = dismissive_acts(reading) if reading is not None else set()
+        if "brush-off" in dismissive if reading is not None else dismisses(text):
             found.append(_fault("brushed the customer off", "patience", 3,
                                 f"Acknowledge what went wrong for {first}, then say what you can do: "
                                 "\"I can see why this is frustrating. What I can do is …\""))
+        if dismissive == {"blame"}:
+            blamed = _sentence_doing(text, {"blame"}, ws)
+            found.append(_fault(f"put the blame elsewhere: \"{blamed}\"", "empathy", 2,
+                                act_facts(ws).say_instead.get("blame")
+                                or f"Own what went wrong for {first} and move to the fix."))
         if turn.index in flagged:
             found.append(_fault("spoke to the grader instead of the customer", "*", 3,
                                 f"Talk to {first}; the grade comes from how you handle the customer."))
-        if frustration >= 7 and not acknowledges(text):
+        if frustration >= 7 and not acknowledges_customer(text, reading):
             found.append(_fault(f"moved on while {first} was upset ({frustration}/10) without acknowledging it",
                                 "empathy", 2, f"Name the feeling and its cause in {first}'s words before you "
                                               "ask or explain anything."))
@@ -91,8 +116,11 @@ def turn_faults(record: "SessionRecord", measured: "Measurements") -> dict[int, 
                                 "active-listening", 2,
                                 f"Use what {first} already told you and say it back: \"You said …, so …\""
                                 if given else "Move on from a question once it is answered; build on the answer."))
-        negative = [s for s in sentences if NEGATIVE.search(s)]
-        if negative and not POSITIVE.search(text):
+        if reading is not None:
+            negative = [_sentence_doing(text, NEGATIVE_ACTS, ws)] if any(reading.does(a) for a in NEGATIVE_ACTS) else []
+        else:
+            negative = [s for s in sentences if NEGATIVE.search(s)]
+        if negative and not is_offer(text, reading):
             found.append(_fault(f"led with what cannot be done: \"{negative[0]}\"", "positive-attitude", 1.5,
                                 "Start with what you can do: \"What I can do is …\", then the limit if you must."))
         if (apologies := apologised.get(turn.index, 0)) >= 2:
@@ -112,14 +140,14 @@ def turn_faults(record: "SessionRecord", measured: "Measurements") -> dict[int, 
 
 
 def weakest_turns(record: "SessionRecord", rubric: "Rubric", measured: "Measurements",
-                  limit: int = LIMIT) -> list[dict[str, Any]]:
+                  limit: int = LIMIT, readings: "Mapping[int, Reading] | None" = None) -> list[dict[str, Any]]:
     """The ``limit`` learner turns with the most weighted faults, in turn order:
     ``{turn, original, weight, faults: [{what, criterion, criterion_name, instead}]}``."""
     weights = {c.id: c.weight for c in rubric.criteria}
     names = {c.id: c.name for c in rubric.criteria}
     learner = {t.index: t.text for t in record.turns if t.speaker == "learner"}
     scored = []
-    for index, faults in turn_faults(record, measured).items():
+    for index, faults in turn_faults(record, measured, readings).items():
         total = 0.0
         for f in faults:
             f["criterion_name"] = "every criterion" if f["criterion"] == "*" else names.get(

@@ -46,7 +46,7 @@ from ..models.gateway import ModelClient
 from ..practice.coach import advice_problem
 from ..practice.sessions import Journal, SessionRecord, now_iso
 from .advice import weakest_turns
-from .evidence import evidence_criteria
+from .evidence import evidence_criteria, session_readings
 from .metrics import Measurements, measure, summary_lines
 
 FORMAT_VERSION = 1
@@ -348,7 +348,10 @@ async def judge_overall(judge: ModelClient, rubric: Rubric, record: SessionRecor
 def overall_score(criteria: list[dict[str, Any]], rubric: Rubric, measured: Measurements | None = None
                   ) -> tuple[float, bool]:
     """The weighted mean of the criterion scores, and whether it reaches the pass mark. A
-    session with a turn that tried to instruct the grader does not pass, whatever its mean."""
+    criterion not observed (``observed`` False: no evidence either way, :mod:`.evidence`) is
+    left out of the mean, unless none was observed. A session with a turn that tried to
+    instruct the grader does not pass, whatever its mean."""
+    criteria = [c for c in criteria if c.get("observed", True)] or criteria
     total_weight = sum(c["weight"] for c in criteria)
     score = sum(c["score"] * c["weight"] for c in criteria) / total_weight
     flagged = bool(measured and measured.grader_manipulation_flags)
@@ -434,7 +437,8 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
         overall = {**evidence_summary(criteria, rubric), "dropped": []}
     return {
         "criteria": criteria,
-        "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale)},
+        "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale),
+                    "not_observed": [c["id"] for c in criteria if not c.get("observed", True)]},
         "strengths": overall["strengths"], "changes": overall["changes"],
         "better_replies": overall["better_replies"],
         "fell_back": [c["id"] for c in criteria if c.get("fallback")],
@@ -474,7 +478,8 @@ def evidence_evaluation(record: SessionRecord, rubric: Rubric, measured: Measure
     score, passed = overall_score(criteria, rubric, measured)
     return {
         "criteria": criteria,
-        "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale)},
+        "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale),
+                    "not_observed": [c["id"] for c in criteria if not c.get("observed", True)]},
         **evidence_summary(criteria, rubric), "fell_back": [], "dropped": [], "calls": [], "wall_time_s": 0.0,
     }
 
@@ -500,6 +505,7 @@ async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *,
     cannot, scored from evidence. Added as a new evaluation (never overwriting one); when a
     judge call failed the session is also left "judge pending" (``pending_reason``)."""
     measured = measure(record)
+    await asyncio.to_thread(session_readings, record)  # the learner's acts, read off the UI loop (once)
     by_evidence = not getattr(judge, "capabilities", CAPABLE).judge
     if by_evidence:
         judged = evidence_evaluation(record, rubric, measured)
