@@ -201,3 +201,22 @@ def test_the_worker_goes_when_the_app_is_killed_even_mid_request(workspace, tmp_
         except (ProcessLookupError, FileNotFoundError):
             break
         time.sleep(0.1)
+
+
+def test_a_long_batch_of_embeddings_is_sent_in_short_requests(monkeypatch):
+    """A trainer's thousand example lines take minutes on a busy desk; the stall limit is for
+    silence, so they go as short requests (each answered well inside it), in order."""
+    sent: list[list[str]] = []
+
+    class Fake:
+        path = "model.gguf"
+
+        def call(self, op, path, texts):
+            sent.append(texts)
+            return [[float(len(t))] for t in texts]
+
+    monkeypatch.setattr(local_process, "worker", lambda name: Fake())
+    texts = [f"line {i}" + "!" * i for i in range(100)]
+    vectors = local_process.embed(NAME, texts)
+    assert vectors == [[float(len(t))] for t in texts]
+    assert len(sent) == 4 and max(len(batch) for batch in sent) <= local_process.EMBED_BATCH

@@ -275,7 +275,15 @@ def chat(name: str, messages: list[dict[str, Any]], *, stream: bool, **kwargs: A
     return w.stream(messages, {"stream": True, **kwargs})
 
 
+EMBED_BATCH = 32  # texts per request: a long batch is many short requests, each well inside STALL_S
+
+
 def embed(name: str, texts: list[str]) -> list[list[float]]:
-    """As :func:`.local_models.embed`, run in the model's worker: one vector per text."""
+    """As :func:`.local_models.embed`, run in the model's worker: one vector per text. Sent
+    :data:`EMBED_BATCH` at a time, so a thousand lines on a busy machine are never taken for
+    a stalled worker, and a chat request waits at most one batch."""
     w = worker(name)
-    return w.call("embed", w.path, list(texts))
+    out: list[list[float]] = []
+    for start in range(0, len(texts), EMBED_BATCH):
+        out += w.call("embed", w.path, list(texts[start:start + EMBED_BATCH]))
+    return out
