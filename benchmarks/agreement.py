@@ -120,18 +120,6 @@ def record_for(session: dict[str, Any], library: Any) -> tuple[Any, Any]:
     return record, rubric
 
 
-def warm_examples(workspace: Path, batch: int = 64) -> None:
-    """Put the act files' example lines in the app's embedding cache a batch at a time. The
-    reader embeds every line it misses in one call, which on a busy machine can outlast the
-    worker's timeout when the act files have changed (then every line is missed)."""
-    from simulator.content.acts import load_acts
-
-    cache = meaning.VectorCache(meaning.BuiltinEmbedder())
-    lines = [e.text for e in meaning.examples_of(load_acts(workspace).acts)]
-    for i in range(0, len(lines), batch):
-        cache.vectors(lines[i:i + batch], keep=True)
-
-
 class Readings:
     """Reads every learner turn once, by the method asked for, and keeps the reading on the turn.
 
@@ -146,7 +134,6 @@ class Readings:
         self.reader: Any = None
         if method != "stems" and (method == "embeddings" or meaning.embeddings_available()):
             try:
-                warm_examples(workspace)
                 self.reader = meaning.reader(workspace, method="embeddings")
             except (ModelError, RuntimeError, OSError) as exc:  # the runtime is missing or failed to start
                 if method == "embeddings":
@@ -199,6 +186,7 @@ def commit_state() -> dict[str, Any]:
 # -- the measurement ------------------------------------------------------------------------------
 
 def measure(method: str) -> dict[str, Any]:
+    state = commit_state()  # the code is imported by now: what is measured, even if the tree moves on
     workspace = Path(tempfile.mkdtemp()) / "ws"
     locations.seed_workspace(workspace)
     library = load_library(workspace)
@@ -224,7 +212,7 @@ def measure(method: str) -> dict[str, Any]:
     elapsed = time.perf_counter() - started
 
     result: dict[str, Any] = {
-        **commit_state(), "method": readings.describe(), "read_by": dict(readings.used),
+        **state, "method": readings.describe(), "read_by": dict(readings.used),
         "read_failures": readings.failures[:5], "seed": file.get("seed"), "seconds": round(elapsed, 1),
         "sessions": {s: sum(g["split"] == s for g in graded) for s in SPLITS},
         "personas": len({g["persona"] for g in graded}), "criteria": {}, "splits": {},
