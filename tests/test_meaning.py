@@ -136,6 +136,10 @@ def test_the_library_is_unaffected_by_the_acts_folder(workspace):
 # -- reading a message -----------------------------------------------------------------------
 
 LABELLED = Path(__file__).resolve().parent / "data" / "acts_labelled.yaml"
+# held macro-F1 measured by benchmarks/meaning.py (stems 0.61, meaning 0.64; before the terms
+# classifiers and the ~880 new act-file lines: 0.52 and 0.60), less a little room for changed lines
+HELD_STEMS_FLOOR = 0.56
+HELD_MEANING_FLOOR = 0.61
 
 
 def _own_examples_misread(reader) -> list[str]:
@@ -195,11 +199,59 @@ def test_a_trainers_new_example_line_teaches_the_fallback(workspace, monkeypatch
 
 
 def test_the_stems_fallback_beats_the_stem_rules_on_held_lines():
-    """benchmarks/meaning.py: the stem rules of today score macro-F1 0.22 on the held lines,
-    the fallback 0.52 (its threshold chosen on tune); 0.45 leaves room for new lines."""
+    """benchmarks/meaning.py: the stem rules of today score macro-F1 0.22 on the held lines;
+    the fallback (terms classifiers, numpy) 0.61, its threshold chosen on tune."""
+    pytest.importorskip("numpy")
     from simulator.practice.meaning import StemsReader
 
-    assert _held_macro_f1(StemsReader(load_acts(None).acts)) >= 0.45
+    assert _held_macro_f1(StemsReader(load_acts(None).acts)) >= HELD_STEMS_FLOOR
+
+
+def test_without_numpy_the_fallback_reads_by_the_nearest_example_lines(workspace, monkeypatch):
+    """The app runs without numpy (no [local] extra): the fallback is pure Python then."""
+    from simulator.practice import meaning
+
+    monkeypatch.setattr(meaning, "embeddings_available", lambda: False)
+    monkeypatch.setattr(meaning, "_numpy_installed", lambda: False)
+    monkeypatch.setattr(meaning, "_readers", {})
+    reader = meaning.reader(workspace)
+    assert reader.model is None
+    reading = reader.read("I'm really sorry about the wait. What happened when you rang?")
+    assert reading.method == "stems" and {"apologise", "open-question"} <= set(reading.acts)
+    assert _own_examples_misread(meaning.StemsReader(load_acts(None).acts, nearest=True)) == []
+
+
+def test_a_line_that_does_two_acts_teaches_both_readers():
+    """A line in one act file may do a companion act too ("I'm so sorry about your father" is
+    name-cause and an apology): it is not taught as a plain no for the companion."""
+    from simulator.practice.meaning import COMPANION_TARGET, Example, targets
+
+    rows = targets([Example("So sorry to hear about your dad.", frozenset({"name-cause"})),
+                    Example("Sorry, what was the number?", frozenset(), frozenset({"apologise"}))],
+                   ["name-cause", "apologise", "greet"])
+    assert rows == [[1.0, COMPANION_TARGET, 0.0], [0.0, 0.0, 0.0]] and 0 < COMPANION_TARGET < 1
+
+
+def test_a_slow_first_start_keeps_the_vectors_it_has_made(tmp_path):
+    """The act files' lines are embedded a few at a time, each batch kept on disk as it
+    comes: a worker never waits on one huge request, and a start cut short resumes."""
+    pytest.importorskip("numpy")
+    from simulator.core.errors import ModelError
+    from simulator.practice.meaning import EMBED_BATCH, VectorCache
+
+    lines = [f"Example line number {i}." for i in range(EMBED_BATCH * 2 + 3)]
+
+    class Failing(CountingEmbedder):
+        def embed(self, texts):
+            if self.embedded:
+                raise ModelError("local/smollm2-135m: the model's runtime crashed (SIGKILL)", kind="crashed")
+            return super().embed(texts)
+
+    with pytest.raises(ModelError):
+        VectorCache(Failing()).vectors(lines, keep=True)
+    again = CountingEmbedder()
+    assert VectorCache(again).vectors(lines, keep=True).shape == (len(lines), 27)
+    assert again.embedded == lines[EMBED_BATCH:]
 
 
 class CountingEmbedder:
@@ -296,10 +348,10 @@ def test_embeddings_read_every_act_files_own_examples_as_written(embedding_reade
 
 @requires_builtin_model
 def test_embeddings_on_the_built_in_model_beat_the_stem_rules_on_held_lines(embedding_reader):
-    """benchmarks/meaning.py: macro-F1 on the held lines 0.60 (tune 0.55; threshold, penalty and
-    blend chosen there), against 0.22 for the stem rules of today and 0.52 for the stems
-    fallback; 0.55 leaves room for a few changed lines. Far from the issue's 0.85: see the README."""
-    assert _held_macro_f1(embedding_reader) >= 0.55
+    """benchmarks/meaning.py: macro-F1 on the held lines 0.64 (threshold, penalties and blend
+    chosen on tune), against 0.22 for the stem rules of today. Far from the issue's 0.85: see
+    the README."""
+    assert _held_macro_f1(embedding_reader) >= HELD_MEANING_FLOOR
 
 
 def test_a_crashed_runtime_costs_the_embeddings_not_the_reading(workspace, monkeypatch):

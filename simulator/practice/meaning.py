@@ -7,18 +7,22 @@ how it was read.
 * ``"embeddings"``: the built-in model (SmolLM2-135M, in its worker process) turns each
   sentence of the message into a mean-pooled vector; one ridge classifier per act, learned
   from the act files' own example lines (positives against the act's near misses and the
-  other acts' lines), scores it, blended with the stems reader below (:data:`BLEND`). A
-  message does an act when one of its sentences scores above :data:`THRESHOLD`. The act files' example vectors are cached
+  other acts' lines; a companion act's line counts as a soft no, see :data:`COMPANIONS`),
+  scores it, blended with the terms classifiers (:class:`TermsModel`: ridge on TF-IDF of
+  word stems, stem pairs and letter n-grams, learned from the same lines; :data:`BLEND`).
+  A message does an act when one of its sentences scores above :data:`THRESHOLD`. The act files' example vectors are cached
   on disk in the user data folder, keyed by the model file and the text, so they are
   computed once; the last messages read are kept in memory.
 * A sentence that is one of the act files' own lines is read as the file says (a trainer
   corrects a misreading by adding the line as a positive or a negative).
 * ``"stems"``, the fallback when the built-in runtime is not installed (the app works
-  without the ``[local]`` extra) or fails: the same examples, compared by word stems
-  (TF-IDF, nearest examples). It is marked as such in every reading it makes.
+  without the ``[local]`` extra) or fails: the terms classifiers alone, or without numpy
+  the nearest example lines by word stems (pure Python). It is marked as such in every
+  reading it makes.
 
-The thresholds and the classifier were chosen on the labelled set's ``tune`` lines only
-(``benchmarks/meaning.py``); its ``held`` lines measure them.
+The thresholds, penalties, blend, companions and companion target were chosen on the
+labelled set's ``tune`` lines only (``benchmarks/meaning.py``); its ``held`` lines measure
+them. Per-act thresholds were tried (two-fold on tune) and gained nothing beyond noise.
 
 Computing a reading takes tens to hundreds of milliseconds on the built-in model: call it
 from a worker thread, never the UI loop. (Later: read the draft while the learner types, at
@@ -47,13 +51,29 @@ if TYPE_CHECKING:
 Method = Literal["embeddings", "stems"]
 
 # chosen on the tune split (benchmarks/meaning.py); never on held
-THRESHOLD = 0.2  # an act's score (0 no … 1 yes) above which a sentence does it
-RIDGE = 0.3  # the ridge penalty
-BLEND = 0.6  # the embeddings' share of an act's score; the rest is the stems reader's
-OTHER_WEIGHT = 1.0  # weight of another act's example as a negative (it may do this act too)
-STEMS_K = 5  # nearest examples the stems fallback votes with
-STEMS_THRESHOLD = 0.2  # share of the neighbours' similarity that must be this act's
+THRESHOLD = 0.175  # an act's score (0 no … 1 yes) above which a sentence does it
+RIDGE = 0.3  # the ridge penalty of the embeddings' classifiers
+TERMS_RIDGE = 1.0  # the ridge penalty of the terms classifiers
+BLEND = 0.2  # the embeddings' share of an act's score; the rest is the terms classifiers'
+COMPANION_TARGET = 0.3  # what another act's line teaches about a companion act (0 = "does not")
+STEMS_K = 8  # nearest examples the stems fallback votes with (without numpy)
+STEMS_THRESHOLD = 0.2  # the stems fallback's threshold
 MESSAGE_CACHE = 256  # messages whose vectors are kept in memory
+EMBED_BATCH = 16  # lines per embed request: a slow machine never looks like a stuck worker
+
+# Acts one sentence often does together (the act files say so: an apology for bad news also
+# names it, a policy quoted is usually a refusal, an offer is often made as a commitment...;
+# on the tune lines each pair co-occurs in a quarter or more of the messages doing one of
+# them). A positive line of one act is not taught as a plain "no" for its companion: its
+# target there is COMPANION_TARGET, so "I'm so sorry about your father" (name-cause) does
+# not teach the apology reader that it is no apology.
+COMPANIONS = frozenset(frozenset(pair) for pair in (
+    ("summarise", "check-understanding"), ("apologise", "name-cause"), ("own-mistake", "name-cause"),
+    ("quote-policy", "refuse"), ("commit", "offer-fix"), ("set-expectation", "offer-fix"),
+    ("acknowledge-feeling", "name-cause"), ("set-expectation", "commit"), ("apologise", "acknowledge-feeling"),
+    ("explain-why", "name-cause"), ("blame", "brush-off"), ("refuse", "brush-off"),
+    ("open-question", "specific-question"),
+))
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,24 @@ def _as_written(piece: str, row: list[float], acts: list[str], known: dict[str, 
     if example is None:
         return row
     return [1.0 if act in example.does else 0.0 if act in example.does_not else v for act, v in zip(acts, row)]
+
+
+def targets(examples: Sequence[Example], acts: Sequence[str]) -> list[list[float]]:
+    """What each example line teaches each act's classifier: 1 for a line that does it, 0
+    for one that does not (a near miss, another act's line), :data:`COMPANION_TARGET` for a
+    line of a companion act (see :data:`COMPANIONS`) that may do it too."""
+    rows = []
+    for e in examples:
+        row = []
+        for act in acts:
+            if act in e.does:
+                row.append(1.0)
+            elif act in e.does_not or e.full:
+                row.append(0.0)
+            else:
+                row.append(COMPANION_TARGET if any(frozenset((d, act)) in COMPANIONS for d in e.does) else 0.0)
+        rows.append(row)
+    return rows
 
 
 def examples_of(acts: dict[str, Act]) -> list[Example]:
@@ -207,10 +245,11 @@ class VectorCache:
                     self._memory.move_to_end(key)
                     found[key] = self._memory[key]
             missing = list(dict.fromkeys(t for t, k in zip(texts, keys) if k not in found))
-        if missing:
-            new = self.embedder.embed(missing)
+        for at in range(0, len(missing), EMBED_BATCH):  # a few lines a request, kept as they come
+            batch = missing[at:at + EMBED_BATCH]
+            new = self.embedder.embed(batch)
             with self._lock:
-                for text, vector in zip(missing, new):
+                for text, vector in zip(batch, new):
                     key = _text_key(text)
                     found[key] = np.asarray(vector, dtype=np.float32)
                     if keep:
@@ -244,41 +283,29 @@ def _sentences(text: str) -> list[str]:
 
 class EmbeddingReader:
     """Ridge classifiers, one per act, on centred, normalised sentence embeddings, blended
-    with the stems reader's score (each alone scored lower on tune than the two together)."""
+    with the terms classifiers' score (:class:`TermsModel`; each alone scored lower on tune
+    than the two together)."""
 
     method: Method = "embeddings"
 
     def __init__(self, acts: dict[str, Act], cache: VectorCache, extra: Sequence[Example] = (),
-                 *, ridge: float = RIDGE, other_weight: float = OTHER_WEIGHT, threshold: float = THRESHOLD,
-                 blend: float = BLEND):
+                 *, ridge: float = RIDGE, threshold: float = THRESHOLD, blend: float = BLEND):
         import numpy as np
 
         self.acts = list(acts)
         self.cache = cache
         self.threshold = threshold
         self.blend = blend
-        self.stems = StemsReader(acts, extra)
         examples = [*examples_of(acts), *extra]
         self.known = known_lines(examples)
+        self.terms = TermsModel([e.text for e in examples], targets(examples, self.acts)) if blend < 1 else None
         raw = cache.vectors([e.text for e in examples], keep=True)
         self.mean = raw.mean(axis=0)
-        x = self._features(raw)
-        n, a = len(examples), len(self.acts)
-        y = np.zeros((n, a), dtype=np.float64)
-        w = np.full((n, a), other_weight, dtype=np.float64)
-        for i, e in enumerate(examples):
-            for j, act in enumerate(self.acts):
-                if act in e.does:
-                    y[i, j], w[i, j] = 1.0, 1.0
-                elif act in e.does_not or e.full:
-                    w[i, j] = 1.0
-        x1 = np.hstack([x, np.ones((n, 1))])
-        self.weights = np.zeros((x1.shape[1], a))
+        x1 = np.hstack([self._features(raw), np.ones((len(examples), 1))])
         eye = np.eye(x1.shape[1]) * ridge
         eye[-1, -1] = 0.0  # the bias is not penalised
-        for j in range(a):  # weighted ridge regression, one act at a time
-            xw = x1 * w[:, j:j + 1]
-            self.weights[:, j] = np.linalg.solve(x1.T @ xw + eye, xw.T @ y[:, j])
+        y = np.array(targets(examples, self.acts))
+        self.weights = np.linalg.solve(x1.T @ x1 + eye, x1.T @ y)  # every act at once
 
     def _features(self, raw: Any) -> Any:
         import numpy as np
@@ -292,8 +319,8 @@ class EmbeddingReader:
 
         x = self._features(raw)
         learned = np.hstack([x, np.ones((len(x), 1))]) @ self.weights
-        if self.blend < 1:
-            learned = self.blend * learned + (1 - self.blend) * np.array([self.stems.piece(p) for p in pieces])
+        if self.terms is not None:
+            learned = self.blend * learned + (1 - self.blend) * self.terms.scores(pieces)
         return np.array([_as_written(p, list(row), self.acts, self.known) for p, row in zip(pieces, learned)])
 
     def scores(self, texts: Sequence[str]) -> Any:
@@ -334,14 +361,86 @@ def _terms(text: str) -> Counter[str]:
     return terms
 
 
+def _bag(text: str) -> Counter[str]:
+    """The terms classifiers' terms: :func:`_terms` plus the letter triples and quadruples of
+    each word (``<sorry>`` gives ``<so``, ``sor``, …), so "abotu", "recieve" and "apologize"
+    still share most of their terms with the words they mean."""
+    bag = _terms(text)
+    for word in re.findall(r"[a-z0-9$']+", text.lower().replace("’", "'")):
+        marked = f"<{word}>"
+        for n in (3, 4):
+            bag.update("#" + marked[i:i + n] for i in range(len(marked) - n + 1))
+    return bag
+
+
+class TermsModel:
+    """Ridge classifiers, one per act, on TF-IDF vectors of :func:`_bag` (numpy; solved in
+    its dual form, one solve for every act: the lines are far fewer than the terms)."""
+
+    BIAS = 3.0  # the constant term's feature value (penalised with the rest, as tuned)
+
+    def __init__(self, texts: Sequence[str], y: Sequence[Sequence[float]], *, ridge: float = TERMS_RIDGE):
+        import numpy as np
+
+        bags = [_bag(t) for t in texts]
+        df: Counter[str] = Counter(t for bag in bags for t in bag)
+        self.index = {t: i for i, t in enumerate(df)}
+        n = len(bags)
+        self.idf = np.array([math.log((1 + n) / (1 + d)) + 1 for d in df.values()], dtype=np.float64)
+        rows = [self._sparse(bag) for bag in bags]
+        # the kernel (lines × lines) term by term: each term adds the products of the lines holding it
+        holders: list[list[tuple[int, float]]] = [[] for _ in self.index]
+        for i, (cols, vals) in enumerate(rows):
+            for c, v in zip(cols.tolist(), vals.tolist()):
+                holders[c].append((i, v))
+        kernel = np.full((n, n), self.BIAS ** 2)
+        for held in holders:
+            if len(held) == 1:
+                kernel[held[0][0], held[0][0]] += held[0][1] ** 2
+            else:
+                at = np.array([i for i, _ in held])
+                v = np.array([x for _, x in held])
+                kernel[np.ix_(at, at)] += np.outer(v, v)
+        alphas = np.linalg.solve(kernel + ridge * np.eye(n), np.array(y, dtype=np.float64))
+        self.weights = np.zeros((len(self.index), alphas.shape[1]))
+        for (cols, vals), alpha in zip(rows, alphas):
+            self.weights[cols] += np.outer(vals, alpha)
+        self.bias = self.BIAS * alphas.sum(axis=0)
+
+    def _sparse(self, bag: Counter[str]) -> tuple[Any, Any]:
+        import numpy as np
+
+        cols = np.array([self.index[t] for t in bag if t in self.index], dtype=np.int64)
+        vals = np.array([1 + math.log(c) for t, c in bag.items() if t in self.index]) * self.idf[cols]
+        return cols, vals / max(float(np.linalg.norm(vals)), 1e-9)
+
+    def scores(self, texts: Sequence[str]) -> Any:
+        """Each text's score per act (rows: texts; columns: acts)."""
+        import numpy as np
+
+        out = np.zeros((len(texts), len(self.bias)))
+        for i, text in enumerate(texts):
+            cols, vals = self._sparse(_bag(text))
+            out[i] = vals @ self.weights[cols] + self.bias
+        return out
+
+
+def _numpy_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("numpy") is not None
+
+
 @dataclass
 class StemsReader:
-    """The fallback: nearest example lines by TF-IDF over word stems, no model needed."""
+    """The fallback, no model needed: the terms classifiers (:class:`TermsModel`) when numpy
+    is installed, else the nearest example lines by TF-IDF over word stems (pure Python)."""
 
     acts_by_id: dict[str, Act]
     extra: Sequence[Example] = ()
     k: int = STEMS_K
-    threshold: float = STEMS_THRESHOLD
+    threshold: float | None = None  # None: THRESHOLD with the classifiers, STEMS_THRESHOLD nearest
+    nearest: bool | None = None  # None: nearest lines only when numpy is missing
     method: Method = "stems"
     _vectors: list[tuple[dict[str, float], Example]] = field(default_factory=list, init=False)
     _idf: dict[str, float] = field(default_factory=dict, init=False)
@@ -350,11 +449,17 @@ class StemsReader:
         self.acts = list(self.acts_by_id)
         examples = [*examples_of(self.acts_by_id), *self.extra]
         self.known = known_lines(examples)
-        bags = [_terms(e.text) for e in examples]
-        df: Counter[str] = Counter(t for bag in bags for t in bag)
-        n = len(bags)
-        self._idf = {t: math.log((1 + n) / (1 + d)) + 1 for t, d in df.items()}
-        self._vectors = [(self._vector(bag), e) for bag, e in zip(bags, examples)]
+        if self.nearest is None:
+            self.nearest = not _numpy_installed()
+        if self.threshold is None:
+            self.threshold = STEMS_THRESHOLD if self.nearest else THRESHOLD
+        self.model = None if self.nearest else TermsModel([e.text for e in examples], targets(examples, self.acts))
+        if self.nearest:
+            bags = [_terms(e.text) for e in examples]
+            df: Counter[str] = Counter(t for bag in bags for t in bag)
+            n = len(bags)
+            self._idf = {t: math.log((1 + n) / (1 + d)) + 1 for t, d in df.items()}
+            self._vectors = [(self._vector(bag), e) for bag, e in zip(bags, examples)]
 
     def _vector(self, bag: Counter[str]) -> dict[str, float]:
         v = {t: (1 + math.log(c)) * self._idf.get(t, math.log(len(self._idf) + 1) + 1) for t, c in bag.items()}
@@ -362,7 +467,10 @@ class StemsReader:
         return {t: x / norm for t, x in v.items()}
 
     def piece(self, text: str) -> list[float]:
-        """Each act's share of the similarity of the :data:`STEMS_K` nearest example lines."""
+        """Each act's score of one piece: the classifiers', or the act's share of the
+        similarity of the :data:`STEMS_K` nearest example lines."""
+        if self.model is not None:
+            return [float(v) for v in self.model.scores([text])[0]]
         v = self._vector(_terms(text))
         sims = sorted(((sum(x * u.get(t, 0.0) for t, x in v.items()), e) for u, e in self._vectors),
                       key=lambda p: -p[0])[: self.k]
@@ -381,6 +489,7 @@ class StemsReader:
         return rows
 
     def read(self, text: str) -> Reading:
+        assert self.threshold is not None
         return _reading(text, self.acts, self.scores([text])[0], self.threshold, self.method)
 
 
