@@ -491,6 +491,7 @@ async def test_try_again_from_a_turn_continues_with_the_exact_state_there(librar
     from simulator.grading.metrics import measure
     from simulator.practice.sessions import read_journal, read_session
 
+    dana = dana.model_copy(update={"frustration": dana.frustration.model_copy(update={"start": 3})})  # she stays
     first = start(library, dana, ScriptedModel(replies=["Go on.", "Hm.", "Fine."]), workspace, use_director=False)
     await first.send("Calm down, policy is policy.")  # turn 1: frustration goes up
     await first.send("What's your account number?")  # turn 3

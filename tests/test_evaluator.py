@@ -20,8 +20,13 @@ def library(workspace):
     return load_library(workspace)
 
 
-async def finished_session(library, workspace, learner_lines, persona_id="overcharged-loyal-customer"):
+async def finished_session(library, workspace, learner_lines, persona_id="overcharged-loyal-customer", *,
+                           patient: bool = False):
+    """The session played to its end. ``patient``: the customer starts calm, so a poor learner's
+    every line is said before she gives up (the grade is under test, not her patience)."""
     persona = library.persona(persona_id)
+    if patient:
+        persona = persona.model_copy(update={"frustration": persona.frustration.model_copy(update={"start": 0})})
     replies = iter(["Go on.", "Hm, okay.", "Fine.", "Right.", "Sure."])
     conv = Conversation.start(persona, library.rubric_for(persona), ScriptedModel(replies=lambda m: next(replies)),
                               workspace=workspace, use_director=False)
@@ -316,7 +321,7 @@ async def test_the_built_in_judge_is_not_called_and_the_grade_comes_from_evidenc
 
     results = {}
     for name, lines in (("good", GOOD), ("poor", POOR)):
-        record, rubric = await finished_session(library, workspace, lines)
+        record, rubric = await finished_session(library, workspace, lines, patient=True)
         judge = ScriptedModel(model="local/smollm2-135m", capabilities=SMALL)
         outcome = await evaluate(record, rubric, judge)
         assert judge.calls == []
@@ -340,7 +345,7 @@ async def test_the_built_in_judge_is_not_called_and_the_grade_comes_from_evidenc
 async def test_a_judged_score_far_from_the_evidence_is_flagged(library, workspace):
     """Issue 10: with a capable judge the judged score is the grade; the evidence rules' score
     stands beside it, and a gap of 1.5 points or more is flagged for a trainer."""
-    record, rubric = await finished_session(library, workspace, POOR)
+    record, rubric = await finished_session(library, workspace, POOR, patient=True)
     outcome = await evaluate(record, rubric, good_judge(score=4))  # a lenient judge: 4 everywhere
     criteria = {c["id"]: c for c in outcome.evaluation["criteria"]}
     assert outcome.evaluation["method"] == "judge" and criteria["empathy"]["score"] == 4

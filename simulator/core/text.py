@@ -58,7 +58,7 @@ def split_sentences(text: str) -> list[str]:
     """The sentences of ``text``, stripped, in order: split after ``.``, ``!``, ``?`` or ``…``
     followed by white space (closing quotes and brackets stay with their sentence), and at
     line breaks; a full stop after a common abbreviation (Mr., e.g., No. before a number)
-    does not end a sentence."""
+    or an initial before a name ("N. Dawson") does not end a sentence."""
     sentences: list[str] = []
     for line in (text or "").splitlines():
         start = 0
@@ -68,6 +68,9 @@ def split_sentences(text: str) -> list[str]:
                 last = before[-1].lower().lstrip("(\"'") if before else ""
                 if last in _ABBREVIATIONS and not (last == "no" and not _NUMBERED.match(line[m.end():])):
                     continue
+                raw = before[-1].lstrip("(\"'‘“") if before else ""
+                if len(raw) == 1 and raw.isupper() and raw != "I" and line[m.end():m.end() + 1].isupper():
+                    continue  # an initial: "N. Dawson", "J. R. Smith"
             piece = line[start:m.end(1)].strip()
             if piece:
                 sentences.append(piece)

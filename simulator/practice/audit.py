@@ -13,7 +13,8 @@ tag                  fires when the reply …
                      bracketed placeholders ("[insert image]"), role labels, "as a customer"
 ``invents_detail``   names a number, amount, date, time, name or id found neither in the persona
                      file nor earlier in the conversation
-``repeats``          says again what an earlier customer reply said, or loops inside itself
+``repeats``          says again what an earlier customer reply said, loops inside itself, or says
+                     the learner's own sentence (six words or more) as the customer's
 ``off_topic``        has nothing that connects to the persona's situation, goal, facts or
                      character, nor to what the learner just said
 ``echoes_jargon``    uses a word this customer would not understand, instead of asking what it means
@@ -271,6 +272,20 @@ def repetition(text: str, earlier: list[str]) -> str | None:
     return None
 
 
+def echo(text: str, learner: str) -> str | None:
+    """Evidence that ``text`` says the learner's own sentence (six words or more) as the customer's."""
+    theirs = [_normalised(s) for s in split_sentences(learner)]
+    for sentence in split_sentences(text):
+        mine = _normalised(sentence)
+        if len(mine.split()) < 6:
+            continue
+        for other in theirs:
+            if other and (mine in other or other in mine and len(other.split()) >= 6
+                          or SequenceMatcher(None, mine, other).ratio() >= 0.8):
+                return f"says the learner's words: \"{sentence[:80]}\""
+    return None
+
+
 def _asks_meaning(sentence: str, word: str) -> bool:
     s = sentence.lower()
     return "?" in s or bool(re.search(r"\b(what|mean|means|meaning|no idea|don'?t know what|never heard)\b", s))
@@ -293,7 +308,7 @@ def audit_reply(text: str, ctx: AuditContext) -> list[Finding]:
     invented = invented_details(stripped, ctx.known_text() + "\n" + "\n".join(h.fact for h in ctx.persona.hidden))
     if invented:
         findings.append(Finding("invents_detail", ", ".join(dict.fromkeys(invented))))
-    if evidence := repetition(stripped, ctx.earlier_customer):
+    if evidence := repetition(stripped, ctx.earlier_customer) or echo(stripped, ctx.last_learner):
         findings.append(Finding("repeats", evidence))
     reply_stems = stems(stripped) - _GENERIC
     if len(reply_stems) >= 3:

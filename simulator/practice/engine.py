@@ -4,10 +4,17 @@ UI-free. The TUI, the headless ``roleplay run`` and the tests all drive this cla
 
 How state is decided (each learner turn, before the customer replies):
 
-1. **Rules** (deterministic, always on): jargon from the persona's and rubric's lists
-   and dismissive phrases raise frustration; acknowledging the customer's feelings or
-   owning the problem lowers it; keyword overlap with a hidden fact's ``reveal_when``
-   reveals it; frustration reaching 10 makes the customer give up.
+1. **Rules by meaning** (deterministic, always on). The message is read once
+   (:meth:`Conversation.understand`, off the UI loop; whole sentences are read ahead while
+   the learner types): the acts it does (:mod:`.meaning`) and what it does to this persona's
+   conditions (:mod:`.conditions`, learned from the file's example lines). Jargon from the
+   persona's and rubric's lists (+1), blaming or brushing off or meeting ``rises_when`` (+2)
+   raise frustration; acknowledging a feeling, reassuring, owning the mistake, explaining why
+   or meeting ``calms_when`` lower it (−1); a hidden fact comes out when the message earns it
+   in any words (one whose ``reveal_when`` starts "after" waits for the facts before it); the
+   call is resolved when every part of ``resolved_when`` is done and this message offers,
+   commits or closes; frustration reaching 10 makes the customer give up. The reading is
+   saved with the learner's turn (``acts``, ``read_by``) for the grade and the coach.
 2. **Director** (a small non-streamed JSON call to the persona's model, judged against
    the persona's own ``calms_when``/``rises_when``/``reveal_when``/``end`` text). A strong
    model's verdict replaces the rules' frustration change and adds reveals and endings;
@@ -45,9 +52,7 @@ from ..content.rubric import Rubric
 from ..core.errors import ModelError, SessionError
 from ..core.ids import check_id
 from ..core.text import (
-    acknowledges,
     data_block,
-    dismisses,
     jargon_in,
     neutralise_turn,
     parse_json_object,
@@ -56,6 +61,7 @@ from ..core.text import (
 )
 from ..models.config import CAPABLE
 from ..models.gateway import ModelClient, RetryNotice
+from . import conditions, meaning
 from .audit import AuditContext, audit_reply
 from .coach import advice_problem, rule_hint
 from .moves import Move, MoveContext, choose
@@ -78,9 +84,6 @@ HISTORY_TURNS = 48  # messages of history sent to the model (all of a session, s
 VOICE_MAX_TOKENS = 32  # a voiced line is one or two short sentences, on one line
 VOICE_TEMPERATURE = 0.6  # lower only copies the line; higher rambles
 
-_OFFER = re.compile(r"\b(i'?ll|i will|i can|i have|i'?ve|we'?ll|we will|we can|we have|we'?ve|let me|"
-                    r"i'?m going to|i am going to|i'?ve just|done)\b", re.IGNORECASE)
-
 
 @dataclass
 class ConversationState:
@@ -92,6 +95,24 @@ class ConversationState:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+# what the learner's message does (acts of rubrics/acts) that calms or angers any customer
+CALMING_ACTS = frozenset({"acknowledge-feeling", "reassure", "own-mistake", "explain-why", "name-cause"})
+ANGERING_ACTS = frozenset({"blame", "brush-off"})
+
+
+@dataclass(frozen=True)
+class Understood:
+    """One learner message read once, by meaning: what it does, and what it does to this
+    persona's conditions. The rules, the moves and the saved turn all use it."""
+
+    reading: meaning.Reading
+    conditions: conditions.ConditionReading
+
+    @property
+    def method(self) -> str:
+        return self.reading.method
 
 
 @dataclass
@@ -423,49 +444,74 @@ class Conversation:
         return "\n".join(f"{'Agent' if t.speaker == 'learner' else 'Customer'}: {neutralise_turn(t.text)}"
                          for t in self.record.turns if t.speaker in ("learner", "customer"))
 
-    def rules(self, message: str) -> Decision:
-        decision = Decision(source="rules")
+    @property
+    def workspace(self) -> Path | None:
+        """The workspace whose act files read the learner (the session's, else the bundled ones)."""
+        folder = self.record.folder
+        return folder.parent.parent if folder is not None else None
+
+    def understand(self, message: str) -> Understood:
+        """Read ``message`` by meaning (blocking: tens to hundreds of ms on the built-in model;
+        sentences read ahead while the learner typed cost nothing). See :mod:`.meaning` and
+        :mod:`.conditions`."""
+        reading = meaning.read_message(message, self.workspace)
+        matched = conditions.matcher(self.persona, self.workspace).read(message, revealed=self.state.revealed)
+        return Understood(reading, matched)
+
+    def read_ahead(self, draft: str) -> None:
+        """Read the whole sentences of what the learner is typing, so Enter only reads the last."""
+        sentences = split_sentences(draft)
+        if not draft.rstrip().endswith((".", "?", "!")):
+            sentences = sentences[:-1]  # the last one may still be half-typed
+        if sentences:
+            with contextlib.suppress(Exception):  # reading ahead only saves time
+                self.understand(" ".join(sentences))
+
+    def rules(self, message: str, understood: Understood | None = None) -> Decision:
+        """This turn's decision from what the message means (see :class:`Understood`)."""
+        understood = understood or self.understand(message)
+        reading, matched = understood.reading, understood.conditions
+        decision = Decision(source="rules", reasons=[f"read by {understood.method}"])
         jargon = jargon_in(message, [*self.persona.jargon, *self.rubric.jargon])
         if jargon:
             decision.frustration_delta += 1
             decision.reasons.append(f"jargon: {', '.join(jargon)}")
-        if dismisses(message):
+        angering = [a for a in reading.acts if a in ANGERING_ACTS]
+        if angering or (matched.rises and not jargon):  # jargon is often in rises_when too: counted once
             decision.frustration_delta += 2
-            decision.reasons.append("dismissive phrasing")
-        if acknowledges(message) and not decision.frustration_delta:
+            decision.reasons.append("dismissive: " + ", ".join(angering or ["rises_when"]))
+        calming = [a for a in reading.acts if a in CALMING_ACTS]
+        if (calming or matched.calms) and decision.frustration_delta <= 0:
             decision.frustration_delta -= 1
-            decision.reasons.append("acknowledged the customer")
-        words = stems(message)
-        for trigger in self.persona.frustration.calms_when:
-            if len(stems(trigger) & words) >= 2 and decision.frustration_delta >= 0:
-                decision.frustration_delta -= 1
-                decision.reasons.append(f"calms: {trigger}")
-                break
-        for i, hidden in enumerate(self.persona.hidden):
-            if i not in self.state.revealed and len(stems(hidden.reveal_when) & words) >= 2:
-                decision.reveal.append(i)
-                decision.reasons.append(f"earned hidden fact {i}")
-        if covered := self.resolution_covered(message):
+            decision.reasons.append("acknowledged: " + ", ".join(calming or ["calms_when"]))
+        for i in matched.reveal:
+            decision.reveal.append(i)
+            decision.reasons.append(f"earned hidden fact {i}")
+        if covered := self.resolution_covered(message, understood, decision.reveal):
             if decision.frustration_delta <= 0 and self.state.frustration <= 6:
                 decision.outcome = "resolved"
-                decision.reasons.append(f"resolution offered: {covered}")
+                decision.reasons.append(f"resolution: {covered}")
         return decision
 
-    def resolution_covered(self, message: str) -> str | None:
-        """Without a director, the rules' reading of the persona's ``resolved_when``: the
-        learner's messages so far cover at least 40% of its content words (at least 4), and
-        this one commits to something ("I'll", "I can", "I've"). Returns the words covered."""
-        if not _OFFER.search(message):
+    def resolution_covered(self, message: str, understood: Understood, revealing: list[int]) -> str | None:
+        """Every part of the persona's ``resolved_when`` is done by the learner's messages so
+        far (:meth:`.conditions.Matcher.resolution`), and this message offers, commits to or
+        closes on something, or did the last part missing. Returns the parts, else None."""
+        in_flight = getattr(self, "_in_flight", None)  # this message's own turn, saved before the decision
+        earlier = [t.text for t in self.record.turns if t.speaker == "learner" and t is not in_flight]
+        match = conditions.matcher(self.persona, self.workspace)
+        revealed = [*self.state.revealed, *revealing]
+        if not match.resolution([*earlier, message], revealed).complete:
             return None
-        wanted = stems(self.persona.end.resolved_when) - stems("agent customer explains tells confirms offers")
-        said = stems(" ".join([*(t.text for t in self.record.turns if t.speaker == "learner"), message]))
-        hit = wanted & said
-        if len(wanted) < 4 or len(hit) < 4 or len(hit) / len(wanted) < 0.4:
-            return None
-        return ", ".join(sorted(hit)[:8])
+        # this message resolves it: it offers, commits or closes, or it did the last thing missing
+        # ("when he rings at four, please don't act on it. Will you do that for me?")
+        if any(a in conditions.RESOLVING_ACTS for a in understood.reading.acts) or \
+                not match.resolution(earlier, revealed).complete:
+            return "; ".join(match.resolution([*earlier, message], revealed).parts)
+        return None
 
-    async def decide(self, message: str) -> Decision:
-        decision = self.rules(message)
+    async def decide(self, message: str, understood: Understood | None = None) -> Decision:
+        decision = self.rules(message, understood)
         if not self.use_director:
             return decision
         prompt = director_prompt(self.persona, self.state, self.transcript_text(), message)
@@ -524,10 +570,13 @@ class Conversation:
             raise SessionError("nothing to send — type a message first")
         self.pending_text = None
         response_time = round(self.clock() - self._last_customer_at, 3)
+        # what the message means, read once (off the UI loop): the rules, the moves and the grade use it
+        understood = await asyncio.to_thread(self.understand, text)
         self.state.learner_turns += 1
         try:
             learner = self._add(Turn(index=self._next_index(), speaker="learner", text=text,
-                                     response_time_s=response_time))
+                                     response_time_s=response_time, acts=list(understood.reading.acts),
+                                     read_by=understood.method))
         except BaseException:  # it could not be saved: nothing happened, and the text is handed back
             self.state.learner_turns -= 1
             self.pending_text = text
@@ -537,10 +586,10 @@ class Conversation:
         started = self.clock()
         try:
             await self._written()  # the learner's turn is on disk before the reply is made
-            decision = await self.decide(text)
+            decision = await self.decide(text, understood)
             before = (self.state.frustration, list(self.state.revealed), list(self.state.given))
             ending = self.apply(decision)
-            move = self.choose_move(text, decision, ending)
+            move = self.choose_move(text, decision, ending, understood)
             shown: list[float] = []
 
             def show(chunk: str) -> None:
@@ -588,14 +637,17 @@ class Conversation:
     def customer_lines(self) -> list[str]:
         return [t.text for t in self.record.turns if t.speaker == "customer"]
 
-    def choose_move(self, message: str, decision: Decision, ending: str | None) -> Move:
+    def choose_move(self, message: str, decision: Decision, ending: str | None,
+                    understood: Understood | None = None) -> Move:
         """What the customer does this turn (see :mod:`.moves`)."""
         reasons = " ".join(decision.reasons)
         return choose(self.persona, MoveContext(
             message=message, ending=ending, reveal=[i for i in decision.reveal],
             dismissive="dismissive" in reasons or decision.frustration_delta >= 2,
             acknowledged="acknowledged" in reasons or decision.frustration_delta < 0,
-            jargon=self.jargon, given=list(self.state.given), said=self.customer_lines()))
+            jargon=self.jargon, given=list(self.state.given), said=self.customer_lines(),
+            asked=understood.conditions.fact if understood else None,
+            frustration=self.state.frustration))
 
     def audit_context(self, ending: str | None) -> AuditContext:
         said = [t.text for t in self.record.turns if t.speaker in ("learner", "customer")]
@@ -622,6 +674,8 @@ class Conversation:
             words = words[:-1]  # the last word may still be half-typed
         draft_turn = [{"role": "user", "content": " ".join(words)}] if words and not self.ended else []
         await prime(self.persona, self.model, [*self.history(), *draft_turn])
+        if draft.strip() and not self.ended:
+            await asyncio.to_thread(self.read_ahead, draft)
 
     async def _generate(self, move: Move, ending: str | None, on_chunk: Callable[[str], None],
                         on_reset: Callable[[str], None] | None) -> tuple[str, list[dict[str, Any]]]:

@@ -164,9 +164,9 @@ class BuiltinEmbedder:
         path = builtin_path()
         if path is None:
             raise RuntimeError("the built-in model is not installed")
-        stat = path.stat()
         self.name = BUILTIN_NAME
-        self.key = hashlib.sha256(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+        # the file's name and size: the same model on every desk, so shipped vectors (SHIPPED) are found
+        self.key = hashlib.sha256(f"{path.name}|{path.stat().st_size}".encode()).hexdigest()[:16]
 
     def embed(self, texts: list[str]) -> list[list[float]]:
         from ..models import local_process
@@ -188,10 +188,15 @@ def _text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
+SHIPPED = Path(__file__).parent / "vectors"  # the bundled lines, embedded (conditions.ship_vectors writes them)
+
+
 class VectorCache:
     """Vectors of example lines on disk (``<data>/cache/embeddings/<model>.npz``), keyed by
-    the text's hash, plus the last :data:`MESSAGE_CACHE` messages' in memory. A cache that
-    cannot be read or written only costs time."""
+    the text's hash, plus the last :data:`MESSAGE_CACHE` messages' in memory. The bundled act
+    files' lines ship already embedded (:data:`SHIPPED`), so a new desk's first message does not
+    wait for a thousand lines; a trainer's own lines are embedded once. A cache that cannot be
+    read or written only costs time."""
 
     def __init__(self, embedder: Embedder, folder: Path | None = None):
         self.embedder = embedder
@@ -205,6 +210,14 @@ class VectorCache:
 
         if self._disk is None:
             self._disk = {}
+            self._shipped: set[str] = set()
+            try:
+                with np.load(SHIPPED / self.path.name, allow_pickle=False) as data:
+                    for key, vector in zip(data["keys"], data["vectors"]):
+                        self._disk[str(key)] = vector.astype(np.float32)
+                        self._shipped.add(str(key))
+            except (OSError, ValueError, KeyError):
+                pass
             try:
                 with np.load(self.path, allow_pickle=False) as data:
                     for key, vector in zip(data["keys"], data["vectors"]):
@@ -219,7 +232,15 @@ class VectorCache:
 
         import numpy as np
 
-        disk = self._load()
+        disk = {k: v for k, v in self._load().items() if k not in self._shipped}
+        if not disk:
+            return
+        try:  # another process (a second app, a parallel test run) may have added lines since
+            with np.load(self.path, allow_pickle=False) as data:
+                for key, vector in zip(data["keys"], data["vectors"]):
+                    disk.setdefault(str(key), vector)
+        except (OSError, ValueError, KeyError):
+            pass
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".npz", dir=self.path.parent)

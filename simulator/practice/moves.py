@@ -209,6 +209,8 @@ class MoveContext:
     jargon: list[str]
     given: list[int]  # facts already told
     said: list[str]  # earlier customer lines
+    asked: int | None = None  # the fact the question asks for, read by meaning (practice.conditions)
+    frustration: int = 5  # after this turn: a calm caller presses, thanks and says goodbye politely
 
 
 def choose(persona: "Persona", ctx: MoveContext) -> Move:
@@ -227,9 +229,12 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
         return options[-1] if options else ""
 
     goal = goal_line(persona)
+    calm = ctx.frustration <= 3
     if ctx.ending == "resolved":
         thanks = [e for e in c.examples if re.search(r"\bthank", e, re.IGNORECASE)]
-        line = fresh([*(f"{t} Bye." for t in thanks), "Okay. That sorts it. Thank you, bye."])
+        line = fresh([*(f"{t} Goodbye." for t in thanks),
+                      *(["Thank you so much, that's a weight off my mind. Goodbye."] if calm else []),
+                      "Okay. That sorts it. Thank you, bye."])
         return Move("accept", line, "the state says resolved")
     if ctx.ending == "gave_up":
         return Move("give_up", fresh([f"Forget it. I only wanted this: {_lower_first(goal)} I'm done here. Bye.",
@@ -247,7 +252,7 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
                                       f"I don't know what {word} means."]),
                     "the learner used jargon", word=word)
     if _is_question(ctx.message):
-        fact, score = _best_fact(persona, ctx.message)
+        fact, score = (ctx.asked, 1) if ctx.asked is not None else _best_fact(persona, ctx.message)
         if fact is not None and score >= 1:
             line = spoken_fact(persona.facts[fact], persona)
             if fact in ctx.given:
@@ -273,6 +278,6 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
     if ctx.acknowledged:
         return Move("soften", fresh([f"Okay. {goal}", f"Right. {goal}", *situation, "Okay. So what happens now?"]),
                     "the learner acknowledged the customer")
-    return Move("press", fresh([goal, *situation, *examples, "So what happens now?", "And? What are you doing about it?",
-                                "I'm still waiting for an answer."]),
-                "pressing toward the goal")
+    pushes = (["Sorry, could you tell me what happens next?", "I don't mean to be a nuisance, but what can be done?"]
+              if calm else ["So what happens now?", "And? What are you doing about it?", "I'm still waiting for an answer."])
+    return Move("press", fresh([goal, *situation, *examples, *pushes]), "pressing toward the goal")
