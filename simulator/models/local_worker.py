@@ -100,32 +100,21 @@ def _serve(conn: Connection) -> None:
 
 def _die_with_parent() -> None:
     """The worker goes when the app goes, even in the middle of a long request (a batch of
-    embeddings takes minutes on a busy machine): Linux kills it on its parent's death; elsewhere
-    a thread watches the parent."""
+    embeddings takes minutes on a busy machine): a thread watches the parent process. (Not
+    Linux's PR_SET_PDEATHSIG: it fires when the *thread* that started the worker ends, and the
+    app starts it from worker threads.)"""
     import os
-    import signal
     import threading
+    import time
 
     parent = os.getppid()
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None)
-        if libc.prctl(1, int(signal.SIGKILL)) == 0:  # PR_SET_PDEATHSIG
-            if os.getppid() != parent:  # the parent went before the call
-                os._exit(0)
-            return
-    except (OSError, AttributeError):
-        pass
 
     def watch() -> None:
-        import time
-
         while os.getppid() == parent:
-            time.sleep(1.0)
+            time.sleep(0.5)
         os._exit(0)
 
-    threading.Thread(target=watch, daemon=True).start()
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 def main(argv: list[str] | None = None) -> int:
