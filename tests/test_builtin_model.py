@@ -103,7 +103,8 @@ def test_headless_session_end_to_end_with_grading(workspace, tmp_path):
     assert evaluation["method"] == "evidence" and evaluation["calls"] == []
     assert [c["id"] for c in evaluation["criteria"]] == ["empathy", "questioning"]
     empathy = evaluation["criteria"][0]
-    assert empathy["score"] == 3 and "acknowledged the customer" in empathy["reason"]  # top of a 1-3 scale
+    assert empathy["score"] == 3 and ("acknowledged the customer" in empathy["reason"]  # top of a 1-3 scale
+                                      or "named the cause" in empathy["reason"])  # "sorry about the surprise on your bill"
     transcript = " ".join(t["text"] for t in record["turns"])
     assert all(" ".join(e["quote"].split()).lower() in " ".join(transcript.split()).lower()
                for c in evaluation["criteria"] for e in c["evidence"])

@@ -74,8 +74,9 @@ async def test_a_persona_the_good_learner_cannot_win_is_flagged(workspace):
 
 
 async def test_a_hidden_fact_that_never_comes_out_is_flagged(workspace):
-    def guarded(persona):  # the rules reveal a fact on its reveal_when's words; these never come up
-        return {"hidden": [h.model_copy(update={"reveal_when": "the agent recites the moon landing checklist"})
+    def guarded(persona):  # a fact is earned by its reveal_when and example lines; these never come up
+        return {"hidden": [h.model_copy(update={"reveal_when": "the agent recites the moon landing checklist",
+                                                "earned_by": ["Shall I recite the moon landing checklist?"]})
                            for h in persona.hidden]}
 
     persona, results = await run(workspace, ScriptedModel(replies=varied(),

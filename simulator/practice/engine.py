@@ -647,6 +647,7 @@ class Conversation:
             acknowledged="acknowledged" in reasons or decision.frustration_delta < 0,
             jargon=self.jargon, given=list(self.state.given), said=self.customer_lines(),
             asked=understood.conditions.fact if understood else None,
+            offering=bool(understood and {"offer-fix", "commit"} & set(understood.reading.acts)),
             frustration=self.state.frustration))
 
     def audit_context(self, ending: str | None) -> AuditContext:

@@ -211,6 +211,7 @@ class MoveContext:
     said: list[str]  # earlier customer lines
     asked: int | None = None  # the fact the question asks for, read by meaning (practice.conditions)
     frustration: int = 5  # after this turn: a calm caller presses, thanks and says goodbye politely
+    offering: bool = False  # the message offers or commits ("…would that be okay?" asks for consent, not a fact)
 
 
 def choose(persona: "Persona", ctx: MoveContext) -> Move:
@@ -252,7 +253,8 @@ def choose(persona: "Persona", ctx: MoveContext) -> Move:
                                       f"I don't know what {word} means."]),
                     "the learner used jargon", word=word)
     if _is_question(ctx.message):
-        fact, score = (ctx.asked, 1) if ctx.asked is not None else _best_fact(persona, ctx.message)
+        fact, score = ((ctx.asked, 1) if ctx.asked is not None else (None, 0) if ctx.offering
+                       else _best_fact(persona, ctx.message))
         if fact is not None and score >= 1:
             line = spoken_fact(persona.facts[fact], persona)
             if fact in ctx.given:
