@@ -35,14 +35,12 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Sequence
 
 from ..content.acts import load_acts
 from ..content.persona import Persona
 from ..core.text import stems
 from . import meaning
-
-Kind = Literal["reveal", "calms", "rises"]
 
 K = 5  # nearest lines that vote
 THRESHOLD = 0.2  # a condition's share of the vote its best sentence needs (chosen on the tune probes)
@@ -56,14 +54,14 @@ _NOT = re.compile(r"^(does not|doesn't|do not|don't|never|without|no longer)\b",
 @dataclass(frozen=True)
 class Line:
     text: str
-    label: tuple[str, int] | None  # ("reveal", i), ("calms", 0), ("rises", 0), ("fact", i); None: background
+    label: tuple[str, int] | None  # ("reveal", i), ("calms", 0), ("rises", 0); None: background
 
 
 @dataclass(frozen=True)
 class Met:
     """One condition a message meets, with its score (0 … 1)."""
 
-    kind: str  # "reveal" | "calms" | "rises" | "fact"
+    kind: str  # "reveal" | "calms" | "rises"
     index: int
     score: float
 
