@@ -221,6 +221,15 @@ async def prime(persona: Persona, model: ModelClient, history: list[dict[str, st
     return True
 
 
+def ready_to_understand(persona: Persona, workspace: Path | None) -> None:
+    """Build the act reader and this persona's matcher now (about a second: the shipped
+    vectors loaded, the classifiers fitted), so the first message is only read, not waited
+    for. Blocking: the app calls it in its priming thread while the learner reads the brief."""
+    with contextlib.suppress(Exception):  # the first real reading reports nothing: it falls back
+        meaning.reader(workspace)
+        conditions.matcher(persona, workspace)
+
+
 # -- guards ------------------------------------------------------------------------------
 
 def guard_reply(text: str, persona: Persona, state: ConversationState, *, jargon: list[str] | None = None,

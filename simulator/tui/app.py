@@ -138,15 +138,17 @@ class RoleplayApp(App[int]):
     @work(thread=True, group="prime", exclusive=True, exit_on_error=False)
     def prime(self, persona: "Persona") -> None:
         """Evaluate the customer's fixed prompt while the learner reads the brief, so the first
-        reply starts at once (local models only; a failure here is reported by the real call)."""
+        reply starts at once (local models only; a failure here is reported by the real call),
+        and get the meaning layer ready for this persona."""
         if self.settings is None:
             return
-        from ..practice.engine import prime
+        from ..practice.engine import prime, ready_to_understand
 
         try:
             asyncio.run(prime(persona, self.model_factory(self.settings.persona)))
         except Exception as exc:  # noqa: BLE001 - the first real reply reports any model problem
             self.log.warning(f"priming failed: {exc!r}")
+        ready_to_understand(persona, self.workspace)  # the first message is read, not waited for
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Errors in one place: a worker that fails unexpectedly is told in one line (the
