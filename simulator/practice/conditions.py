@@ -105,21 +105,11 @@ def resolution_parts(text: str) -> list[str]:
     return out
 
 
-# -- stems vote -------------------------------------------------------------------------------
-
-_WORD = re.compile(r"[a-z0-9$']+|\?")
-
-
-def _terms(text: str) -> Counter[str]:
-    words = [w[:5] for w in _WORD.findall(text.lower().replace("’", "'"))]
-    terms = Counter(words)
-    terms.update(f"{a}_{b}" for a, b in zip(words, words[1:]))
-    return terms
-
+# -- stems vote (the word stems and pairs of meaning._terms) --------------------------------
 
 class _Tfidf:
     def __init__(self, texts: Sequence[str]):
-        bags = [_terms(t) for t in texts]
+        bags = [meaning._terms(t) for t in texts]
         df: Counter[str] = Counter(t for bag in bags for t in bag)
         n = len(bags)
         self.idf = {t: math.log((1 + n) / (1 + d)) + 1 for t, d in df.items()}
@@ -132,7 +122,7 @@ class _Tfidf:
         return {t: x / norm for t, x in v.items()}
 
     def sims(self, text: str) -> list[float]:
-        v = self.vector(_terms(text))
+        v = self.vector(meaning._terms(text))
         return [sum(x * row.get(t, 0.0) for t, x in v.items()) for row in self.rows]
 
 

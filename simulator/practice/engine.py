@@ -510,13 +510,14 @@ class Conversation:
         earlier = [t.text for t in self.record.turns if t.speaker == "learner" and t is not in_flight]
         match = conditions.matcher(self.persona, self.workspace)
         revealed = [*self.state.revealed, *revealing]
-        if not match.resolution([*earlier, message], revealed).complete:
+        done = match.resolution([*earlier, message], revealed)
+        if not done.complete:
             return None
         # this message resolves it: it offers, commits or closes, or it did the last thing missing
         # ("when he rings at four, please don't act on it. Will you do that for me?")
         if any(a in conditions.RESOLVING_ACTS for a in understood.reading.acts) or \
                 not match.resolution(earlier, revealed).complete:
-            return "; ".join(match.resolution([*earlier, message], revealed).parts)
+            return "; ".join(done.parts)
         return None
 
     async def decide(self, message: str, understood: Understood | None = None) -> Decision:
