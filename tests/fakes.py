@@ -85,7 +85,7 @@ class ScriptedModel:
         prompt = messages[-1]["content"]
         is_director = "latest_agent_message" in prompt
         self.calls.append({"kind": "director" if is_director else "complete", "messages": messages,
-                           "temperature": temperature, "json_schema": json_schema})
+                           "temperature": temperature, "json_schema": json_schema, "max_tokens": max_tokens})
         if is_director:
             item = self._next(self.directions, messages, {"frustration_change": 0, "reveal": [],
                                                           "outcome": "continue", "why": "neutral"})

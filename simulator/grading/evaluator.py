@@ -274,8 +274,9 @@ async def _with_output_retries(call, check) -> Any:
 
 
 def _budget(judge: ModelClient, tokens: int) -> int:
-    """Local models are slow and ramble: give them less room."""
-    return min(tokens, 240) if judge.model.startswith("local/") else tokens
+    """A judge with ``judge_reply_tokens`` (a model on this machine: slow, rambles) gets less room."""
+    cap = getattr(judge, "capabilities", CAPABLE).judge_reply_tokens
+    return min(tokens, cap) if cap else tokens
 
 
 def _messages(base: list[dict[str, str]], problem: str | None) -> list[dict[str, str]]:

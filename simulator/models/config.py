@@ -135,13 +135,14 @@ class Capabilities:
     prefill: bool = False  # continues a reply from words it is given (``stream(prefill=...)``)
     coach: bool = True  # gives a useful coaching tip; otherwise the hint comes from rules (practice/coach.py)
     judge: bool = True  # grades against a rubric; otherwise scores come from evidence alone (grading/evidence.py)
+    judge_reply_tokens: int | None = None  # a cap on each judge reply: a model on this machine is slow and rambles
 
 
 CAPABLE = Capabilities()
 # The built-in 135M model: it voices a line the engine decides, cannot write the director's
 # JSON, and its candidates are drawn in the background and shown only once the audit passes.
 SMALL = Capabilities(director=False, steady_character=False, candidates=4, prefix_cache=True, prefill=True,
-                     coach=False, judge=False)
+                     coach=False, judge=False, judge_reply_tokens=240)
 # A small model behind a server (``capable: false``): the same rules, without what needs the
 # model in this process (the kept prompt, continuing a reply from given words).
 SMALL_SERVED = Capabilities(director=False, steady_character=False, candidates=3, coach=False, judge=False)
@@ -174,8 +175,8 @@ class RoleSettings:
         if self.is_builtin:
             return SMALL
         if self.capable is False:
-            return replace(SMALL_SERVED, prefix_cache=True) if self.is_local else SMALL_SERVED
-        return replace(CAPABLE, prefix_cache=True) if self.is_local else CAPABLE
+            return replace(SMALL_SERVED, prefix_cache=True, judge_reply_tokens=240) if self.is_local else SMALL_SERVED
+        return replace(CAPABLE, prefix_cache=True, judge_reply_tokens=240) if self.is_local else CAPABLE
 
     def api_key(self) -> str | None:
         """Read the key from the environment at call time; it is never stored."""
