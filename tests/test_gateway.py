@@ -286,3 +286,20 @@ def test_a_host_that_cannot_be_looked_up_is_offline_and_not_retried():
             raise InternalServerError("OpenAIException - Connection error.") from lookup
     except InternalServerError as exc:
         assert classify(exc) == ("unreachable", False)
+
+
+def test_what_a_model_can_do_and_its_name_come_from_its_settings():
+    """Issue 20: the chat's banner named "SmolLM2-135M" in the TUI and the gateway checked
+    `local/` names; now the client says who plays, whether it keeps a character, and what
+    running on this machine means (no key, no cost, one call at a time), for any model."""
+    builtin = Gateway(RoleSettings(role="persona")).capabilities
+    assert builtin.label == "SmolLM2-135M" and builtin.weak_in_character
+    hosted = Gateway(RoleSettings(role="persona", model="openai/gpt-4o-mini")).capabilities
+    assert hosted.label == "gpt-4o-mini" and not hosted.weak_in_character
+    assert hosted.needs_key and not hosted.free and not hosted.one_call_at_a_time
+    served_small = RoleSettings(role="persona", model="openai/smollm2", api_base="http://127.0.0.1:8080/v1",
+                                capable=False).capabilities
+    assert served_small.label == "smollm2" and served_small.weak_in_character
+    mine = RoleSettings(role="persona", model="local/qwen2.5-0.5b").capabilities
+    assert mine.label == "qwen2.5-0.5b" and not mine.weak_in_character
+    assert not mine.needs_key and mine.free and mine.one_call_at_a_time and mine.schema_json and mine.preload

@@ -43,8 +43,8 @@ from ..core import locations
 from ..core.errors import display_path
 
 BUILTIN_MODEL = "local/smollm2-135m"
+BUILTIN_LABEL = "SmolLM2-135M"  # the built-in model's name as a person reads it
 ROLES = ("persona", "evaluator")
-Role = Literal["persona", "evaluator"]
 
 ROLE_ENV = {"persona": "ROLEPLAY_MODEL", "evaluator": "ROLEPLAY_EVALUATOR_MODEL"}
 ROLE_DEFAULTS = {
@@ -136,16 +136,31 @@ class Capabilities:
     coach: bool = True  # gives a useful coaching tip; otherwise the hint comes from rules (practice/coach.py)
     judge: bool = True  # grades against a rubric; otherwise scores come from evidence alone (grading/evidence.py)
     judge_reply_tokens: int | None = None  # a cap on each judge reply: a model on this machine is slow and rambles
+    needs_key: bool = True  # a provider's API key is wanted: a missing one is said before the call
+    free: bool = False  # costs nothing per token (runs on this machine): each call's cost is 0, never looked up
+    one_call_at_a_time: bool = False  # serves one call at a time: calls wait their turn before their timeouts start
+    schema_json: bool = False  # always writes JSON to a given schema (grammar-constrained); else litellm is asked
+    preload: bool = False  # loaded into this machine's memory ahead of the first call (gateway.warm_up)
+    label: str = ""  # the model's name as a person reads it ("SmolLM2-135M"); empty: show the model setting
+
+    @property
+    def weak_in_character(self) -> bool:
+        """Cannot keep a character unaided (its lines are decided by rules and vetted): worth
+        telling the learner that a more capable model makes better practice."""
+        return not self.steady_character
 
 
 CAPABLE = Capabilities()
 # The built-in 135M model: it voices a line the engine decides, cannot write the director's
 # JSON, and its candidates are drawn in the background and shown only once the audit passes.
 SMALL = Capabilities(director=False, steady_character=False, candidates=4, prefix_cache=True, prefill=True,
-                     coach=False, judge=False, judge_reply_tokens=240)
+                     coach=False, judge=False, judge_reply_tokens=240, label=BUILTIN_LABEL)
 # A small model behind a server (``capable: false``): the same rules, without what needs the
 # model in this process (the kept prompt, continuing a reply from given words).
 SMALL_SERVED = Capabilities(director=False, steady_character=False, candidates=3, coach=False, judge=False)
+# What running on this machine (``local/...``) adds to a model's capabilities.
+ON_THIS_MACHINE = dict(prefix_cache=True, judge_reply_tokens=240, needs_key=False, free=True, one_call_at_a_time=True,
+                       schema_json=True, preload=True)
 
 
 @dataclass
@@ -173,10 +188,10 @@ class RoleSettings:
     @property
     def capabilities(self) -> Capabilities:
         if self.is_builtin:
-            return SMALL
-        if self.capable is False:
-            return replace(SMALL_SERVED, prefix_cache=True, judge_reply_tokens=240) if self.is_local else SMALL_SERVED
-        return replace(CAPABLE, prefix_cache=True, judge_reply_tokens=240) if self.is_local else CAPABLE
+            return replace(SMALL, **ON_THIS_MACHINE)
+        base = SMALL_SERVED if self.capable is False else CAPABLE
+        label = self.model.split("/", 1)[-1]  # without the provider: local/qwen2.5-0.5b -> qwen2.5-0.5b
+        return replace(base, label=label, **(ON_THIS_MACHINE if self.is_local else {}))
 
     def api_key(self) -> str | None:
         """Read the key from the environment at call time; it is never stored."""

@@ -1,7 +1,7 @@
 """The model gateway: every model call in the app goes through here, via litellm.
 
-* litellm is imported lazily (it costs seconds to import) with its network look-ups
-  switched off; the built-in ``local/...`` models are registered as a litellm provider.
+* litellm is imported lazily, on the first call (``litellm_setup``); what a failure was and
+  what to do about it is worked out in ``failures``.
 * Retries are done here with tenacity (litellm's own ``num_retries`` is set to 0):
   exponential backoff with jitter on timeouts, connection errors, 429 (honouring
   Retry-After) and 5xx; never on 400/401/403/404 or a context-window error.
@@ -16,9 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import threading
 import time
 import weakref
 from contextlib import nullcontext, suppress
@@ -28,36 +25,16 @@ from typing import Any, AsyncIterator, Callable, Protocol
 
 from ..core.errors import ModelError
 from .config import Capabilities, RoleSettings
+from .failures import SUMMARY, SilenceTimeout, StreamBroken, classify, redact, retry_after, to_model_error
+from .handoff import Handoff
+from .litellm_setup import litellm, missing_key_vars
+
+__all__ = ["CallRecord", "Gateway", "ModelClient", "Reply", "ReplyStream", "RetryNotice", "SilenceTimeout",
+           "StreamBroken", "classify", "litellm", "missing_key_vars", "redact", "to_model_error", "warm_up"]
 
 CONNECT_TIMEOUT = 10.0
 MAX_ATTEMPTS = 4
 MAX_RETRY_AFTER = 60.0
-
-_litellm_module: Any = None
-_litellm_lock = threading.Lock()
-
-
-def litellm() -> Any:
-    """Import and configure litellm once (safe to call from any thread)."""
-    global _litellm_module
-    if _litellm_module is not None:
-        return _litellm_module
-    with _litellm_lock:
-        if _litellm_module is None:
-            for var in ("LITELLM_LOCAL_MODEL_COST_MAP", "LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS",
-                        "LITELLM_LOCAL_BLOG_POSTS"):
-                os.environ.setdefault(var, "True")
-            import litellm as module
-
-            module.suppress_debug_info = True
-            module.set_verbose = False
-            module.telemetry = False
-            module.drop_params = True  # a provider that lacks a parameter gets the call without it
-            from . import local_provider
-
-            local_provider.register()
-            _litellm_module = module
-    return _litellm_module
 
 
 @dataclass
@@ -111,201 +88,6 @@ class ModelClient(Protocol):
 class Reply:
     text: str
     record: CallRecord
-
-
-class SilenceTimeout(Exception):
-    """No chunk arrived for longer than the role's timeout."""
-
-
-class StreamBroken(Exception):
-    """A stream ended without a finish (connection dropped or the body was cut)."""
-
-
-_KEYLIKE = re.compile(r"\b(sk|pk|rk|AKIA|AIza|xox[abp])[-_A-Za-z0-9]{12,}\b")
-
-
-def redact(text: str, secrets: list[str | None] = ()) -> str:
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "****")
-    return _KEYLIKE.sub("****", text)
-
-
-def _status(exc: BaseException) -> int | None:
-    for attr in ("status_code", "code"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, int):
-            return value
-    response = getattr(exc, "response", None)
-    return getattr(response, "status_code", None) if response is not None else None
-
-
-def retry_after(exc: BaseException) -> float | None:
-    """Seconds the server asked us to wait (Retry-After), if it said."""
-    candidates = []
-    headers = getattr(exc, "litellm_response_headers", None)
-    if headers:
-        candidates.append(headers)
-    response = getattr(exc, "response", None)
-    if response is not None and getattr(response, "headers", None) is not None:
-        candidates.append(response.headers)
-    for headers in candidates:
-        try:
-            # a LiteLLM Proxy passes its router's wait on as llm_provider-retry-after
-            value = (headers.get("retry-after") or headers.get("Retry-After")
-                     or headers.get("llm_provider-retry-after"))
-        except Exception:
-            continue
-        if value is None:
-            continue
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            from email.utils import parsedate_to_datetime
-
-            with suppress(Exception):
-                return max(0.0, (parsedate_to_datetime(value) - datetime.now(timezone.utc)).total_seconds())
-    return None
-
-
-def _model_error_in(exc: BaseException) -> ModelError | None:
-    """A ModelError our own code raised under litellm (a local model's worker that crashed),
-    however litellm wrapped it: it already names the cause."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, ModelError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-def classify(exc: BaseException) -> tuple[str, bool]:
-    """(kind, retryable) for an exception raised by a call."""
-    if (ours := _model_error_in(exc)) is not None:
-        return ours.kind, False
-    if isinstance(exc, (SilenceTimeout, asyncio.TimeoutError, TimeoutError)):
-        return "timeout", True
-    if isinstance(exc, StreamBroken):
-        return "stream_broken", True
-    name = type(exc).__name__
-    status = _status(exc)
-    text = str(exc).lower()
-    if "missing credentials" in text or "api_key client option must be set" in text:
-        return "missing_key", False
-    if "no connected db" in text:  # a LiteLLM Proxy without a database: only its master key works
-        return "auth", False
-    if "invalid model name passed" in text:  # a LiteLLM Proxy that does not route this model
-        return "not_found", False
-    if _name_lookup_failed(exc):  # no DNS: offline, and retrying in seconds will not change that
-        return "unreachable", False
-    if name == "MidStreamFallbackError":  # litellm: a stream dropped, stalled or garbled halfway
-        return "stream_broken", True
-    if name == "ContextWindowExceededError":
-        return "context_window", False
-    if name in ("Timeout", "APITimeoutError"):
-        return "timeout", True
-    if name == "RateLimitError" or status == 429:
-        return "rate_limit", True
-    if name in ("AuthenticationError", "PermissionDeniedError") or status in (401, 403):
-        return "auth", False
-    if name == "NotFoundError" or status == 404:
-        return "not_found", False
-    if name in ("BadRequestError", "UnprocessableEntityError", "ContentPolicyViolationError",
-                "UnsupportedParamsError", "LiteLLMUnknownProvider") or status in (400, 422):
-        if "context length" in text or "context window" in text or "maximum context" in text:
-            return "context_window", False
-        if "llm provider not provided" in text or "provider" in text and "not" in text and status is None:
-            return "not_found", False
-        return "bad_request", False
-    if name == "APIConnectionError":
-        if "json" in text or "decode" in text or "expecting value" in text:
-            return "bad_response", True
-        return "unreachable", True
-    if name in ("InternalServerError", "ServiceUnavailableError", "BadGatewayError") or (
-            status is not None and status >= 500):
-        # litellm reports refused connections and unreadable bodies as 500s
-        if "connection error" in text or "connection refused" in text or "name or service" in text:
-            return "unreachable", True
-        if "expecting value" in text or "json" in text and "decode" in text:
-            return "bad_response", True
-        return "server", True
-    if name in ("APIError", "APIResponseValidationError", "JSONDecodeError", "ValueError"):
-        return "bad_response", True
-    if isinstance(exc, (ConnectionError, OSError)):
-        return "unreachable", True
-    return "unknown", False
-
-
-def _name_lookup_failed(exc: BaseException) -> bool:
-    """Did the call fail because the provider's host name could not be looked up (offline)?"""
-    import socket
-
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return False
-        if isinstance(seen, socket.gaierror) or "name or service not known" in str(seen).lower() \
-                or "temporary failure in name resolution" in str(seen).lower():
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-_HINTS = {
-    "auth": "the provider refused the key: set {key_env} to a valid key (see `roleplay config`)",
-    "unreachable": "cannot reach {where}: offline? Check the network or api_base, or use the built-in "
-                   "offline model (unset ROLEPLAY_MODEL)",
-    "missing_key": "the provider's API key is not set: export it (see `roleplay config`), or use the built-in "
-                   "model, which needs no key",
-    "timeout": "the model did not answer in {timeout:g}s: try again, or raise `timeout` in the config",
-    "stream_broken": "the connection dropped mid-reply: try again",
-    "rate_limit": "rate limit or quota exceeded at the provider: wait a minute and try again, or check "
-                  "your plan's quota",
-    "server": "the provider had a server error: try again in a moment",
-    "not_found": "unknown model '{model}' at {where}: check the name (`roleplay models` lists what is configured "
-                 "and what the servers here serve; a proxy's /v1/models lists what your key may use)",
-    "bad_request": "the provider rejected the request: check the model name and settings in `roleplay config`",
-    "context_window": "the conversation is too long for this model: end the session, or use a model with "
-                      "a larger context",
-    "bad_response": "the model's server sent a reply that could not be read: try again",
-    "unknown": "unexpected failure: try again; if it persists run `roleplay models check`",
-}
-
-_SUMMARY = {
-    "auth": "not authorised", "unreachable": "model server unreachable", "timeout": "model timed out",
-    "stream_broken": "reply cut off", "rate_limit": "rate limited", "server": "model server error",
-    "not_found": "model not found", "bad_request": "request rejected", "context_window": "conversation too long",
-    "bad_response": "unreadable reply", "unknown": "model call failed", "missing_key": "API key not set",
-}
-
-
-def missing_key_vars(model: str) -> list[str]:
-    """The API-key environment variables a hosted provider needs for ``model`` and that are not
-    set (litellm knows each provider's), so a missing key is said before any call is made."""
-    try:
-        missing = litellm().validate_environment(model=model).get("missing_keys") or []
-    except Exception:  # noqa: BLE001 - an unknown provider is the call's to report
-        return []
-    return [name for name in missing if name.endswith(("_KEY", "_TOKEN"))]
-
-
-def to_model_error(exc: BaseException, settings: RoleSettings, attempts: int) -> ModelError:
-    if (ours := _model_error_in(exc)) is not None:
-        ours.attempts = attempts
-        return ours
-    kind, _ = classify(exc)
-    where = settings.api_base or "the provider"
-    hint = _HINTS.get(kind, _HINTS["unknown"]).format(
-        key_env=settings.api_key_env or "the provider's API key variable", where=where,
-        timeout=settings.timeout, model=settings.model)
-    detail = redact(" ".join(str(exc).split()), [settings.api_key()])[:160]  # redacted whole, then cut
-    tries = f" after {attempts} attempts" if attempts > 1 else ""
-    message = f"{settings.role} model {settings.model}: {_SUMMARY.get(kind, 'failed')}{tries}"
-    if kind in ("bad_request", "unknown", "not_found", "auth") and detail:
-        message += f" ({detail})"
-    return ModelError(message, kind=kind, model=settings.model, hint=hint, attempts=attempts)
 
 
 # per event loop and local model: the queue of calls waiting for the model (see Gateway._model_turn)
@@ -385,11 +167,11 @@ class Gateway:
             raise ModelError(f"{s.role} model {s.model}: the environment variable {s.api_key_env} is not set",
                              kind="missing_key", model=s.model,
                              hint=f"set it to your key (export {s.api_key_env}=…), or change api_key_env ({where})")
-        elif s.api_base and not s.is_local:
+        elif s.api_base and s.capabilities.needs_key:
             # a server of your own (llama.cpp, vLLM, LM Studio) needs no key, but the OpenAI client
             # refuses to call without one: a placeholder, never a secret
             kwargs["api_key"] = "no-key"
-        elif not s.api_base and not s.is_local and (missing := missing_key_vars(s.model)):
+        elif not s.api_base and s.capabilities.needs_key and (missing := missing_key_vars(s.model)):
             raise ModelError(f"{s.role} model {s.model}: {missing[0]} is not set", kind="missing_key", model=s.model,
                              hint=f"set it to your key (export {missing[0]}=…), or choose another model "
                                   "(`roleplay config`); the built-in model needs no key")
@@ -413,7 +195,7 @@ class Gateway:
             kind, _ = classify(exc)
             wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
             notify(RetryNotice(attempt=retry_state.attempt_number, max_attempts=self.max_attempts,
-                               wait_s=wait, kind=kind, reason=_SUMMARY.get(kind, kind)))
+                               wait_s=wait, kind=kind, reason=SUMMARY.get(kind, kind)))
 
         return AsyncRetrying(stop=stop_after_attempt(self.max_attempts), wait=self._wait,
                              retry=retry_if_exception(lambda e: classify(e)[1]), before_sleep=before_sleep,
@@ -425,22 +207,23 @@ class Gateway:
         if usage is not None:
             record.tokens_in = getattr(usage, "prompt_tokens", None)
             record.tokens_out = getattr(usage, "completion_tokens", None)
-        if record.tokens_in is not None and record.tokens_out is not None and not self.settings.is_local:
+        free = self.capabilities.free
+        if record.tokens_in is not None and record.tokens_out is not None and not free:
             with suppress(Exception):
                 prompt_cost, completion_cost = litellm().cost_per_token(
                     model=self.settings.model, prompt_tokens=record.tokens_in,
                     completion_tokens=record.tokens_out)
                 record.cost_usd = round(prompt_cost + completion_cost, 6)
-        if self.settings.is_local:
+        if free:
             record.cost_usd = 0.0
         if self.on_record:
             self.on_record(record)
 
     def _model_turn(self) -> Any:
-        """A local model runs one call at a time: calls queue here, in order, before their
-        timeouts start, so a call waiting behind others is not timed out (and retried while
-        the abandoned one keeps generating). Other models: no queue."""
-        if not self.settings.is_local:
+        """A model that serves one call at a time (a local one): calls queue here, in order,
+        before their timeouts start, so a call waiting behind others is not timed out (and
+        retried while the abandoned one keeps generating). Other models: no queue."""
+        if not self.capabilities.one_call_at_a_time:
             return nullcontext()
         turns = _LOCAL_TURNS.setdefault(asyncio.get_running_loop(), {})
         return turns.setdefault(self.settings.model, asyncio.Semaphore(1))
@@ -471,8 +254,7 @@ class Gateway:
                       on_retry: Callable[[RetryNotice], None] | None, max_tokens: int | None,
                       temperature: float | None, cache_slot: str | None = None,
                       stop: list[str] | None = None, prefill: str | None = None) -> AsyncIterator[str]:
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        end = object()
+        handoff = Handoff()
         t0 = time.monotonic()
         attempts = 0
         last_chunk: list[Any] = [None]
@@ -509,35 +291,33 @@ class Gateway:
                     if text:
                         if record.first_token_s is None:
                             record.first_token_s = round(time.monotonic() - t0, 3)
-                        queue.put_nowait(text)
+                        handoff.put(text)
             if not finished and last_chunk[0] is None:
                 raise StreamBroken("the stream ended before any reply")
 
         async def run() -> None:
             try:
-                await self._retrying(queue.put_nowait)(attempt)
-                queue.put_nowait(end)
+                await self._retrying(handoff.put)(attempt)
+                handoff.end()
             except asyncio.CancelledError:
                 raise
             except BaseException as exc:  # noqa: BLE001 - every failure becomes a ModelError
-                queue.put_nowait(to_model_error(exc, self.settings, attempts))
+                handoff.put(to_model_error(exc, self.settings, attempts))
 
         task = asyncio.create_task(run())
         try:
-            while True:
-                item = await queue.get()
-                if item is end:
-                    break
-                if isinstance(item, RetryNotice):
-                    record.first_token_s = None
-                    if on_retry:
-                        on_retry(item)
-                    continue
-                if isinstance(item, ModelError):
-                    record.error = str(item)
-                    self._finish(record, t0)
-                    raise item
-                yield item
+            try:
+                async for item in handoff:
+                    if isinstance(item, RetryNotice):
+                        record.first_token_s = None
+                        if on_retry:
+                            on_retry(item)
+                        continue
+                    yield item
+            except ModelError as error:  # what run() handed over: the call failed for good
+                record.error = str(error)
+                self._finish(record, t0)
+                raise
             self._finish(record, t0, last_chunk[0])
         finally:
             if not task.done():
@@ -567,7 +347,7 @@ class Gateway:
             kwargs = self._kwargs(messages, stream=False, max_tokens=max_tokens, temperature=temperature,
                                   cache_slot=cache_slot)
             if json_schema is not None:
-                supported = self.settings.is_local  # local models: grammar-constrained JSON
+                supported = self.capabilities.schema_json  # e.g. local models: grammar-constrained JSON
                 if not supported:
                     with suppress(Exception):
                         supported = bool(llm.supports_response_schema(model=self.settings.model))
@@ -597,7 +377,7 @@ class Gateway:
 async def warm_up(settings: RoleSettings) -> None:
     """Import litellm and load a local model in the background, off the UI thread."""
     await asyncio.to_thread(litellm)
-    if settings.is_local:
+    if settings.capabilities.preload:
         from . import local_process
 
         await asyncio.to_thread(local_process.load, settings.model.split("/", 1)[1])

@@ -1,6 +1,6 @@
 """The ``local`` litellm provider: local GGUF models behind ``litellm.CustomLLM``.
 
-Imported only by the gateway, after litellm itself, when a model call is made.
+Imported only by ``litellm_setup``, after litellm itself, when a model call is made.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from litellm import CustomLLM
 from litellm.types.utils import GenericStreamingChunk, ModelResponse
 
 from . import local_process
+from .handoff import Handoff
 
 
 def _name(model: str) -> str:
@@ -103,8 +104,7 @@ class LocalLLM(CustomLLM):
                          optional_params: dict, *args: Any, **kwargs: Any) -> AsyncIterator[GenericStreamingChunk]:
         """Run the blocking llama.cpp generator on a worker thread and hand chunks over."""
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[Any] = asyncio.Queue()
-        done = object()
+        handoff = Handoff()
         cancelled = False
 
         def produce() -> None:
@@ -114,20 +114,15 @@ class LocalLLM(CustomLLM):
                                            **kwargs):
                     if cancelled:
                         break
-                    loop.call_soon_threadsafe(queue.put_nowait, item)
+                    loop.call_soon_threadsafe(handoff.put, item)
             except BaseException as exc:  # handed to the consumer, raised there
-                loop.call_soon_threadsafe(queue.put_nowait, exc)
+                loop.call_soon_threadsafe(handoff.put, exc)
             finally:
-                loop.call_soon_threadsafe(queue.put_nowait, done)
+                loop.call_soon_threadsafe(handoff.end)
 
         worker = loop.run_in_executor(None, produce)
         try:
-            while True:
-                item = await queue.get()
-                if item is done:
-                    break
-                if isinstance(item, BaseException):
-                    raise item
+            async for item in handoff:
                 yield item
         finally:
             cancelled = True
