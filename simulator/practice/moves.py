@@ -67,11 +67,6 @@ class Move:
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None and v != ""}
 
-    @property
-    def must_carry(self) -> bool:
-        """The move gives information: a voiced reply must keep the line's details."""
-        return self.kind in ("answer", "reveal", "clarify")
-
 
 def pronoun(persona: "Persona") -> str:
     """'he' or 'she' (or 'they'): how the file speaks of the customer."""
