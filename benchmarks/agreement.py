@@ -206,8 +206,8 @@ def measure(method: str) -> dict[str, Any]:
             "not_observed": list(session.get("not_observed") or []),
             "trainer": dict(session["rating"]), "trainer_overall": session["overall"]["score"],
             "trainer_passed": session["overall"]["verdict"] == "pass",
-            "grade": {c["id"]: c["score"] for c in evaluation["criteria"]},
-            "grade_overall": evaluation["overall"]["score"], "grade_passed": evaluation["overall"]["passed"],
+            "grade": {c.id: c.score for c in evaluation.criteria},
+            "grade_overall": evaluation.overall.score, "grade_passed": evaluation.overall.passed,
         })
     elapsed = time.perf_counter() - started
 

@@ -83,7 +83,7 @@ def main() -> int:
             state = {key: pair[f"{side}_{key}"] for key in ("outcome", "revealed", "response_times", "frustration")
                      if f"{side}_{key}" in pair}
             evaluation = asyncio.run(grade(scripted_record(persona, rubric, script, DATA["customer"], **state), rubric))
-            scores.append(next(c["score"] for c in evaluation["criteria"] if c["id"] == pair["criterion"]))
+            scores.append(next(c.score for c in evaluation.criteria if c.id == pair["criterion"]))
         ok = scores[0] - scores[1] >= 1
         ordered += ok
         print(f"  {pair['criterion']:<20} strong {scores[0]}  weak {scores[1]}  {'ok' if ok else 'WRONG ORDER'}")
@@ -95,9 +95,9 @@ def main() -> int:
             persona, rubric, session["lines"], DATA["customer"], frustration=session.get("frustration"),
             revealed=session.get("revealed"), outcome=session.get("outcome", "ended_by_learner"),
             response_times=session.get("response_times")), rubric))
-        overall = evaluation["overall"]
-        weak = ", ".join(str(w["turn"]) for w in evaluation["weakest_turns"]) or "none"
-        print(f"  {name:<20} {overall['score']:.2f}  {'PASS' if overall['passed'] else 'NOT YET'}  "
+        overall = evaluation.overall
+        weak = ", ".join(str(w.turn) for w in evaluation.weakest_turns) or "none"
+        print(f"  {name:<20} {overall.score:.2f}  {'PASS' if overall.passed else 'NOT YET'}  "
               f"weakest turns: {weak}")
     return 0
 

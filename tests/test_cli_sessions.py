@@ -96,7 +96,7 @@ def test_run_json_includes_evaluation_and_evaluate_regrades(workspace, tmp_path)
         assert out.returncode == 0, out.stderr
         assert json.loads(out.stdout)["evaluation"]["number"] == 2
     record = read_journal(list_session_folders(workspace)[0])
-    assert [e["number"] for e in record.evaluations] == [1, 2]
+    assert [e.number for e in record.evaluations] == [1, 2]
     assert "sk-test-key" not in (record.folder / "journal.jsonl").read_text()
 
 

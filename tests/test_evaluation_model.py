@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from fakes import ScriptedModel
 
 from simulator.content.library import load_library
 from simulator.grading.evaluator import evaluate
+from simulator.grading.report import evaluation_text, render_report
 from simulator.models.config import CAPABLE, RoleSettings
 from simulator.practice.engine import Conversation
-from simulator.practice.sessions import read_journal
+from simulator.practice.evaluation import Evaluation, UnreadableEvaluation, read_evaluation
+from simulator.practice.sessions import Journal, read_journal, read_session
+from simulator.review.export import session_markdown
+from simulator.review.index import summarise
 
 
 @pytest.fixture
@@ -55,3 +62,100 @@ async def test_the_judge_budget_follows_the_capability_not_the_model_name(librar
                            capabilities=replace(CAPABLE, judge_reply_tokens=240))
     await evaluate(record, rubric, capped, save=False)
     assert {c["max_tokens"] for c in capped.calls} == {240}
+
+
+# -- one typed evaluation; every file written before still reads -----------------------------
+
+OLD = Path(__file__).parent / "data" / "session-v1"  # written by roleplay before the typed evaluation
+
+
+def copied(tmp_path, *names):
+    folder = tmp_path / "20261201-200200-overcharged-loyal-customer-5dce"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(OLD / name, folder / name)
+    return folder
+
+
+@pytest.mark.parametrize("files", [("session.json",), ("journal.jsonl",)])
+def test_an_old_session_reads_typed_and_writes_back_the_same_json(tmp_path, files):
+    folder = copied(tmp_path, *files)
+    record = read_session(folder)
+    old = json.loads((OLD / "session.json").read_text())["evaluations"]
+    judged, by_evidence = record.evaluations
+    assert isinstance(judged, Evaluation) and isinstance(by_evidence, Evaluation)
+    assert judged.overall.score == 3.79 and judged.overall.scale == [1, 5] and judged.fell_back == ["questioning"]
+    assert judged.criterion("questioning").fallback and judged.criterion("empathy").evidence[0].turn == 1
+    assert by_evidence.by_evidence and by_evidence.overall.not_observed == ["proactive-service"]
+    assert record.latest_overall() == (3.15, False)
+    # written back: the same keys, values and number types as before (4 stays 4, 3.79 stays 3.79)
+    assert json.dumps(record.to_dict()["evaluations"], sort_keys=True) == json.dumps(old, sort_keys=True)
+    Journal(folder).snapshot(record)
+    assert json.loads((folder / "session.json").read_text())["evaluations"] == old
+
+
+@pytest.mark.parametrize("damage", [
+    lambda ev: ev["overall"].pop("score"),
+    lambda ev: ev["overall"].update(score="high"),
+    lambda ev: ev["overall"].update(score=True),
+    lambda ev: ev["criteria"][0].update(score=None),
+    lambda ev: ev.update(criteria="all good"),
+])
+def test_a_damaged_evaluation_reads_as_cannot_be_read_and_is_kept_as_it_was(tmp_path, workspace, damage):
+    folder = copied(tmp_path, "session.json")
+    data = json.loads((folder / "session.json").read_text())
+    damage(data["evaluations"][-1])
+    (folder / "session.json").write_text(json.dumps(data))
+    record = read_session(folder)  # no exception: the session reads
+    assert isinstance(record.evaluations[-1], UnreadableEvaluation)
+    assert record.latest_evaluation() is None and record.latest_overall() is None
+    assert record.to_dict()["evaluations"] == data["evaluations"]  # nothing lost when the session is written again
+    summary = summarise(record, folder.name, [])
+    assert summary.status == "failed" and "damaged" in summary.reason and summary.score is None
+    assert "## Judged evaluation: pending" in session_markdown(record)
+
+
+def test_an_evaluation_that_is_not_an_object_is_unreadable_not_a_crash():
+    assert isinstance(read_evaluation("nonsense"), UnreadableEvaluation)
+    assert isinstance(read_evaluation({"overall": {"score": float("nan")}}), UnreadableEvaluation)
+    minimal = read_evaluation({"overall": {"score": 3}})  # hand-written: only a score
+    assert isinstance(minimal, Evaluation) and minimal.to_dict() == {"overall": {"score": 3}}
+
+
+# -- one renderer: the report and the feedback screen say the same ---------------------------
+
+async def test_the_report_and_the_feedback_screen_show_the_same_pieces(tmp_path):
+    from textual.app import App
+    from textual.widgets import Static
+
+    from simulator.tui.feedback import FeedbackView
+
+    record = read_session(copied(tmp_path, "session.json"))
+    judged = record.evaluations[0]
+    report = render_report(record, record.rubric_snapshot(), judged.measured, judged, None)
+    text = evaluation_text(judged)
+    fallback = next(c for c in text.criteria if c.id == "questioning")
+    assert fallback.mark == " ᵉ" and fallback.fallback.startswith("Scored from evidence: the judge's reply was unusable")
+
+    class Host(App):
+        def compose(self):
+            yield FeedbackView(record, customer_name="Dana", id="feedback")
+
+    app = Host()
+    async with app.run_test(size=(100, 40)) as pilot:
+        view = app.query_one(FeedbackView)
+        view.show_evaluation(judged)
+        row = [c.id for c in text.criteria].index("questioning")
+        view.query_one("#criteria").move_cursor(row=row)
+        await pilot.pause()
+        result = str(view.query_one("#result", Static).render())
+        detail = str(view.query_one("#criterion-detail", Static).render())
+    for piece in (text.verdict, text.result, text.strengths[0], text.changes[0]):
+        assert piece in result and piece in report
+    for piece in (fallback.reason, fallback.fallback, *fallback.quote_lines):
+        assert piece in detail and piece in report
+
+    by_evidence = record.evaluations[1]
+    note = evaluation_text(by_evidence).not_observed
+    assert "Proactive service" in note  # the criteria left out of the score, by name
+    assert note in render_report(record, record.rubric_snapshot(), by_evidence.measured, by_evidence, None)

@@ -74,11 +74,11 @@ async def test_complete_evaluation_is_saved_with_report(library, workspace):
     outcome = await evaluate(record, rubric, judge, on_progress=lambda done, total: progress.append((done, total)))
     ev = outcome.evaluation
     assert progress[-1] == (len(rubric.criteria) + 1, len(rubric.criteria) + 1) and len(progress) == len(rubric.criteria) + 1
-    assert [c["id"] for c in ev["criteria"]] == rubric.criterion_ids
-    assert all(c["evidence"] == [{"turn": 1, "quote": "I'm sorry the bill jumped to $110"}] for c in ev["criteria"])
-    assert ev["overall"]["score"] == 4.0 and ev["overall"]["passed"] is True
-    assert ev["better_replies"][0]["original"] == LINES[2]  # next to the original
-    assert ev["measured"]["apologies"] == 1 and ev["measured"]["open_questions"] >= 1
+    assert [c.id for c in ev.criteria] == rubric.criterion_ids
+    assert all([e.to_dict() for e in c.evidence] == [{"turn": 1, "quote": "I'm sorry the bill jumped to $110"}] for c in ev.criteria)
+    assert ev.overall.score == 4.0 and ev.overall.passed is True
+    assert ev.better_replies[0].original == LINES[2]  # next to the original
+    assert ev.measured["apologies"] == 1 and ev.measured["open_questions"] >= 1
     assert all(c["temperature"] == 0.0 for c in judge.calls)  # the judge runs at temperature 0
     saved = read_journal(record.folder)
     assert len(saved.evaluations) == 1 and not saved.evaluation_pending
@@ -96,8 +96,8 @@ async def test_pass_is_computed_from_weights_not_taken_from_judge(library, works
     ev = (await evaluate(record, rubric, judge)).evaluation
     total = sum(c.weight for c in rubric.criteria)
     expected = (sum(5 * c.weight if c.id in heavy else 3 * c.weight for c in rubric.criteria)) / total
-    assert ev["overall"]["score"] == round(expected, 2)
-    assert ev["overall"]["passed"] is (expected >= rubric.pass_mark)
+    assert ev.overall.score == round(expected, 2)
+    assert ev.overall.passed is (expected >= rubric.pass_mark)
 
 
 async def test_malformed_json_is_retried_with_feedback(library, workspace):
@@ -112,8 +112,8 @@ async def test_malformed_json_is_retried_with_feedback(library, workspace):
         return {"score": 2, "reason": "Weak.", "evidence": [], "improvement": "Listen."}
 
     ev = (await evaluate(record, rubric, good_judge(overrides={"empathy": flaky}))).evaluation
-    empathy = next(c for c in ev["criteria"] if c["id"] == "empathy")
-    assert empathy["score"] == 2 and empathy["attempts"] == 2
+    empathy = next(c for c in ev.criteria if c.id == "empathy")
+    assert empathy.score == 2 and empathy.attempts == 2
 
 
 async def test_out_of_range_and_text_scores_are_repaired_and_recorded(library, workspace):
@@ -123,10 +123,10 @@ async def test_out_of_range_and_text_scores_are_repaired_and_recorded(library, w
         "patience": {"score": "4/5", "reason": "Good", "evidence": [], "improvement": "x"},
     })
     ev = (await evaluate(record, rubric, judge)).evaluation
-    by_id = {c["id"]: c for c in ev["criteria"]}
-    assert by_id["empathy"]["score"] == 5 and "clamped to 5" in by_id["empathy"]["repairs"][0]
-    assert by_id["empathy"]["attempts"] == 3  # retried before repairing
-    assert by_id["patience"]["score"] == 4 and "read as 4" in by_id["patience"]["repairs"][0]
+    by_id = {c.id: c for c in ev.criteria}
+    assert by_id["empathy"].score == 5 and "clamped to 5" in by_id["empathy"].repairs[0]
+    assert by_id["empathy"].attempts == 3  # retried before repairing
+    assert by_id["patience"].score == 4 and "read as 4" in by_id["patience"].repairs[0]
 
 
 async def test_invented_quotes_are_dropped_and_wrong_turns_fixed(library, workspace):
@@ -136,10 +136,10 @@ async def test_invented_quotes_are_dropped_and_wrong_turns_fixed(library, worksp
         {"turn": 5, "quote": "What would make this right for you?"},  # said in turn 3
     ]}})
     ev = (await evaluate(record, rubric, judge)).evaluation
-    empathy = next(c for c in ev["criteria"] if c["id"] == "empathy")
-    assert empathy["evidence"] == [{"turn": 3, "quote": "What would make this right for you?"}]
-    assert any("moved from turn 5 to turn 3" in r for r in empathy["repairs"])
-    assert any(d["quote"] == "I completely understand how you feel" for d in ev["dropped"])
+    empathy = next(c for c in ev.criteria if c.id == "empathy")
+    assert [e.to_dict() for e in empathy.evidence] == [{"turn": 3, "quote": "What would make this right for you?"}]
+    assert any("moved from turn 5 to turn 3" in r for r in empathy.repairs)
+    assert any(d["quote"] == "I completely understand how you feel" for d in ev.dropped)
 
 
 async def test_an_unusable_criterion_falls_back_to_evidence_and_the_feedback_says_so(library, workspace):
@@ -149,16 +149,16 @@ async def test_an_unusable_criterion_falls_back_to_evidence_and_the_feedback_say
     judge = good_judge(overrides={"questioning": {"reason": "no score given", "evidence": []}})
     outcome = await evaluate(record, rubric, judge)
     evaluation = outcome.evaluation
-    assert outcome.pending_reason is None and evaluation["method"] == "judge"
-    assert evaluation["fell_back"] == ["questioning"]
-    criteria = {c["id"]: c for c in evaluation["criteria"]}
-    assert "unusable" in criteria["questioning"]["fallback"]
-    assert criteria["questioning"]["reason"].startswith("From the transcript:")
-    assert criteria["empathy"]["score"] == 4 and not criteria["empathy"].get("fallback")
+    assert outcome.pending_reason is None and evaluation.method == "judge"
+    assert evaluation.fell_back == ["questioning"]
+    criteria = {c.id: c for c in evaluation.criteria}
+    assert "unusable" in criteria["questioning"].fallback
+    assert criteria["questioning"].reason.startswith("From the transcript:")
+    assert criteria["empathy"].score == 4 and not criteria["empathy"].fallback
     saved = read_journal(record.folder)
     assert len(saved.evaluations) == 1 and not saved.evaluation_pending
     report = (record.folder / "report.md").read_text()
-    assert "Scored from evidence:" in report and "Questioning" in evaluation["note"]
+    assert "Scored from evidence:" in report and "Questioning" in evaluation.note
 
 
 async def test_a_judge_that_cannot_be_reached_grades_from_evidence_at_once(library, workspace):
@@ -167,13 +167,13 @@ async def test_a_judge_that_cannot_be_reached_grades_from_evidence_at_once(libra
     record, rubric = await finished_session(library, workspace, LINES)
     outcome = await evaluate(record, rubric, ScriptedModel(completions=lambda m: model_error("unreachable")))
     evaluation = outcome.evaluation
-    assert evaluation["method"] == "evidence" and len(evaluation["fell_back"]) == len(rubric.criteria)
-    assert "could not grade" in evaluation["note"] and "unreachable" in outcome.pending_reason
+    assert evaluation.method == "evidence" and len(evaluation.fell_back) == len(rubric.criteria)
+    assert "could not grade" in evaluation.note and "unreachable" in outcome.pending_reason
     assert outcome.measured["learner_turns"] == 3
     saved = read_journal(record.folder)
     assert saved.evaluation_pending and len(saved.evaluations) == 1
     again = await evaluate(saved, rubric, good_judge())  # `evaluate --pending` once the judge is back
-    assert again.pending_reason is None and again.evaluation["method"] == "judge"
+    assert again.pending_reason is None and again.evaluation.method == "judge"
     assert not read_journal(record.folder).evaluation_pending
 
 
@@ -183,9 +183,9 @@ async def test_regrading_adds_and_never_overwrites(library, workspace):
     record = read_journal(record.folder)
     second = (await evaluate(record, rubric, good_judge(score=5))).evaluation
     saved = read_journal(record.folder)
-    assert [e["number"] for e in saved.evaluations] == [1, 2]
-    assert saved.evaluations[0]["overall"]["score"] == first["overall"]["score"] == 2.0
-    assert saved.evaluations[1]["overall"]["score"] == second["overall"]["score"] == 5.0
+    assert [e.number for e in saved.evaluations] == [1, 2]
+    assert saved.evaluations[0].overall.score == first.overall.score == 2.0
+    assert saved.evaluations[1].overall.score == second.overall.score == 5.0
     assert (record.folder / "report-1.md").is_file() and (record.folder / "report-2.md").is_file()
 
 
@@ -228,8 +228,8 @@ async def test_judge_through_fake_http_server(library, workspace, monkeypatch):
         assert len(server.chat_requests) == len(rubric.criteria) + 2  # one malformed reply was retried
         assert all(r.body["temperature"] == 0 for r in server.chat_requests)
     ev = outcome.evaluation
-    assert ev["overall"]["score"] == 3.0 and ev["judge_model"] == "openai/fake"
-    assert ev["criteria"][0]["evidence"] == [{"turn": 3, "quote": "What would make this right"}]
+    assert ev.overall.score == 3.0 and ev.judge_model == "openai/fake"
+    assert [e.to_dict() for e in ev.criteria[0].evidence] == [{"turn": 3, "quote": "What would make this right"}]
     assert "sk-fake-judge-key" not in (record.folder / "journal.jsonl").read_text()
 
 
@@ -293,7 +293,7 @@ async def test_a_failed_judge_call_cancels_the_others(library, workspace):
 
     outcome = await evaluate(record, rubric, Judge(model="fake/judge"))
     assert "rate_limited" in outcome.pending_reason
-    assert len(outcome.evaluation["fell_back"]) == len(rubric.criteria)  # nothing was judged: all from evidence
+    assert len(outcome.evaluation.fell_back) == len(rubric.criteria)  # nothing was judged: all from evidence
     release.set()
     for _ in range(20):
         await asyncio.sleep(0)
@@ -326,20 +326,20 @@ async def test_the_built_in_judge_is_not_called_and_the_grade_comes_from_evidenc
         outcome = await evaluate(record, rubric, judge)
         assert judge.calls == []
         evaluation = outcome.evaluation
-        assert evaluation["method"] == "evidence" and evaluation["judge_model"] == "evidence rules (no model)"
-        assert len(evaluation["criteria"]) == len(rubric.criteria)
+        assert evaluation.method == "evidence" and evaluation.judge_model == "evidence rules (no model)"
+        assert len(evaluation.criteria) == len(rubric.criteria)
         spoken = {t.index: t.text for t in record.turns}
-        for c in evaluation["criteria"]:
-            assert c["reason"].startswith("From the transcript:") and "no reason" not in c["reason"]
-            assert all(e["quote"] in spoken[e["turn"]] for e in c["evidence"])
-        results[name] = {c["id"]: c for c in evaluation["criteria"]} | {"overall": evaluation["overall"]["score"]}
+        for c in evaluation.criteria:
+            assert c.reason.startswith("From the transcript:") and "no reason" not in c.reason
+            assert all(e.quote in spoken[e.turn] for e in c.evidence)
+        results[name] = {c.id: c for c in evaluation.criteria} | {"overall": evaluation.overall.score}
     good, poor = results["good"], results["poor"]
     assert good["overall"] - poor["overall"] >= 1.5
-    assert good["empathy"]["score"] > poor["empathy"]["score"]
-    assert "brushed the customer off" in poor["empathy"]["reason"]
-    assert "jargon" in poor["clear-communication"]["reason"] and poor["clear-communication"]["score"] <= 2
-    assert good["flexibility"]["score"] >= 4 and "offered options" in good["flexibility"]["reason"]
-    assert good["proactive-service"]["evidence"][0]["quote"].startswith("I'll also update")
+    assert good["empathy"].score > poor["empathy"].score
+    assert "brushed the customer off" in poor["empathy"].reason
+    assert "jargon" in poor["clear-communication"].reason and poor["clear-communication"].score <= 2
+    assert good["flexibility"].score >= 4 and "offered options" in good["flexibility"].reason
+    assert good["proactive-service"].evidence[0].quote.startswith("I'll also update")
 
 
 async def test_a_judged_score_far_from_the_evidence_is_flagged(library, workspace):
@@ -347,11 +347,11 @@ async def test_a_judged_score_far_from_the_evidence_is_flagged(library, workspac
     stands beside it, and a gap of 1.5 points or more is flagged for a trainer."""
     record, rubric = await finished_session(library, workspace, POOR, patient=True)
     outcome = await evaluate(record, rubric, good_judge(score=4))  # a lenient judge: 4 everywhere
-    criteria = {c["id"]: c for c in outcome.evaluation["criteria"]}
-    assert outcome.evaluation["method"] == "judge" and criteria["empathy"]["score"] == 4
-    assert criteria["empathy"]["evidence_score"] == 1 and criteria["empathy"]["gap"]
-    assert "brushed the customer off" in criteria["empathy"]["evidence_reason"]
-    assert not criteria["time-management"]["gap"]  # judge and rules agree there
+    criteria = {c.id: c for c in outcome.evaluation.criteria}
+    assert outcome.evaluation.method == "judge" and criteria["empathy"].score == 4
+    assert criteria["empathy"].evidence_score == 1 and criteria["empathy"].gap
+    assert "brushed the customer off" in criteria["empathy"].evidence_reason
+    assert not criteria["time-management"].gap  # judge and rules agree there
     report = (record.folder / "report.md").read_text()
     assert "Judge and evidence differ" in report
 

@@ -129,12 +129,12 @@ async def grade(setting, learner, customer, **state):
 
 
 def criterion(evaluation, cid):
-    return next(c for c in evaluation["criteria"] if c["id"] == cid)
+    return next(c for c in evaluation.criteria if c.id == cid)
 
 
 def observed_mean(evaluation, rubric) -> float:
-    counted = [c for c in evaluation["criteria"] if c["observed"]]
-    return round(sum(c["score"] * c["weight"] for c in counted) / sum(c["weight"] for c in counted), 2)
+    counted = [c for c in evaluation.criteria if c.observed]
+    return round(sum(c.score * c.weight for c in counted) / sum(c.weight for c in counted), 2)
 
 
 # -- whole sessions ------------------------------------------------------------------------------
@@ -142,18 +142,18 @@ def observed_mean(evaluation, rubric) -> float:
 async def test_a_careful_mei_ling_session_in_natural_words_passes(mei_ling, method):
     record, evaluation = await grade(mei_ling, CAREFUL, CAREFUL_CUSTOMER, **CAREFUL_STATE)
     empathy, proactive = criterion(evaluation, "empathy"), criterion(evaluation, "proactive-service")
-    assert empathy["score"] > 1, empathy["reason"]  # was 1/5, "no signal either way"
-    assert proactive["score"] > 1, proactive["reason"]  # was 1/5 after the hold and the transfer
-    assert evaluation["overall"]["passed"], {c["id"]: (c["score"], c["reason"]) for c in evaluation["criteria"]}
-    assert empathy["observed"] and proactive["observed"]
+    assert empathy.score > 1, empathy.reason  # was 1/5, "no signal either way"
+    assert proactive.score > 1, proactive.reason  # was 1/5 after the hold and the transfer
+    assert evaluation.overall.passed, {c.id: (c.score, c.reason) for c in evaluation.criteria}
+    assert empathy.observed and proactive.observed
 
 
 async def test_a_careless_session_that_raises_the_limit_without_asking_does_not_pass(mei_ling, method):
     record, evaluation = await grade(mei_ling, CARELESS, CARELESS_CUSTOMER, **CARELESS_STATE)
-    assert not evaluation["overall"]["passed"], evaluation["overall"]
+    assert not evaluation.overall.passed, evaluation.overall
     careful = (await grade(mei_ling, CAREFUL, CAREFUL_CUSTOMER, **CAREFUL_STATE))[1]
-    assert careful["overall"]["score"] >= evaluation["overall"]["score"] + 1
-    assert criterion(evaluation, "problem-solving")["score"] == 1  # she went off to pay the scammer
+    assert careful.overall.score >= evaluation.overall.score + 1
+    assert criterion(evaluation, "problem-solving").score == 1  # she went off to pay the scammer
 
 
 async def test_every_quote_is_the_learners_own_words_from_the_turn_it_cites(mei_ling, method):
@@ -161,15 +161,15 @@ async def test_every_quote_is_the_learners_own_words_from_the_turn_it_cites(mei_
                                      (CARELESS, CARELESS_CUSTOMER, CARELESS_STATE)):
         record, evaluation = await grade(mei_ling, learner, customer, **state)
         said = {t.index: t.text for t in record.turns if t.speaker == "learner"}
-        quotes = [e for c in evaluation["criteria"] for e in c["evidence"]]
+        quotes = [e for c in evaluation.criteria for e in c.evidence]
         assert quotes or learner is CARELESS
         for e in quotes:
-            assert e["turn"] in said and e["quote"] and e["quote"] in said[e["turn"]], e
-        for w in evaluation["weakest_turns"]:
-            assert w["original"] == said[w["turn"]]
-            for f in w["faults"]:
-                for quoted in re.findall(r'"([^"]+)"', f["what"]):
-                    assert quoted in said[w["turn"]], f
+            assert e.turn in said and e.quote and e.quote in said[e.turn], e
+        for w in evaluation.weakest_turns:
+            assert w.original == said[w.turn]
+            for f in w.faults:
+                for quoted in re.findall(r'"([^"]+)"', f.what):
+                    assert quoted in said[w.turn], f
 
 
 async def test_tips_and_examples_come_from_this_call_never_another_persona(mei_ling, method, workspace):
@@ -178,13 +178,13 @@ async def test_tips_and_examples_come_from_this_call_never_another_persona(mei_l
     for learner, customer, state in ((CAREFUL, CAREFUL_CUSTOMER, CAREFUL_STATE),
                                      (CARELESS, CARELESS_CUSTOMER, CARELESS_STATE)):
         record, evaluation = await grade(mei_ling, learner, customer, **state)
-        advice = " ".join([c["improvement"] for c in evaluation["criteria"]]
-                          + [f["instead"] for w in evaluation["weakest_turns"] for f in w["faults"]]
-                          + evaluation["changes"])
+        advice = " ".join([c.improvement for c in evaluation.criteria]
+                          + [f.instead for w in evaluation.weakest_turns for f in w.faults]
+                          + evaluation.changes)
         assert "bill" not in advice.lower() and "$65" not in advice
         for name in others:
             assert name.split()[0] not in advice, name
-        tip = criterion(evaluation, "active-listening")["improvement"]
+        tip = criterion(evaluation, "active-listening").improvement
         if tip.startswith("Sum up what the customer said and check it"):
             example = tip.split('"So ', 1)[1]
             assert any(w in " ".join(customer).lower() for w in re.findall(r"[a-z]{5,}", example.lower()))
@@ -195,19 +195,19 @@ async def test_tips_and_examples_come_from_this_call_never_another_persona(mei_l
 async def test_a_criterion_with_no_evidence_either_way_is_not_observed_and_left_out_of_the_mean(mei_ling, method):
     persona, rubric = mei_ling
     record, evaluation = await grade(mei_ling, CARELESS, CARELESS_CUSTOMER, **CARELESS_STATE)
-    unseen = [c for c in evaluation["criteria"] if not c["observed"]]
-    assert unseen, {c["id"]: c["reason"] for c in evaluation["criteria"]}
+    unseen = [c for c in evaluation.criteria if not c.observed]
+    assert unseen, {c.id: c.reason for c in evaluation.criteria}
     for c in unseen:
-        assert "not observed" in c["reason"] and "no evidence either way" in c["reason"]
-        assert "not counted in the overall score" in c["reason"]
-    assert evaluation["overall"]["not_observed"] == [c["id"] for c in unseen]
-    assert not [s for s in evaluation["strengths"] for c in unseen if s.startswith(c["name"])]
-    assert evaluation["overall"]["score"] == observed_mean(evaluation, rubric)
-    every = round(sum(c["score"] * c["weight"] for c in evaluation["criteria"])
-                  / sum(c["weight"] for c in evaluation["criteria"]), 2)
-    assert every != evaluation["overall"]["score"]  # the unobserved ones would have moved the mean
+        assert "not observed" in c.reason and "no evidence either way" in c.reason
+        assert "not counted in the overall score" in c.reason
+    assert evaluation.overall.not_observed == [c.id for c in unseen]
+    assert not [s for s in evaluation.strengths for c in unseen if s.startswith(c.name)]
+    assert evaluation.overall.score == observed_mean(evaluation, rubric)
+    every = round(sum(c.score * c.weight for c in evaluation.criteria)
+                  / sum(c.weight for c in evaluation.criteria), 2)
+    assert every != evaluation.overall.score  # the unobserved ones would have moved the mean
     # the always-observable ones are never "not observed": the outcome, the questions, the pace
-    assert {"problem-solving", "questioning", "time-management"}.isdisjoint(c["id"] for c in unseen)
+    assert {"problem-solving", "questioning", "time-management"}.isdisjoint(c.id for c in unseen)
 
 
 async def test_the_report_says_not_observed_and_the_rule(mei_ling, method, workspace):
@@ -249,11 +249,11 @@ async def test_the_grade_reads_the_stored_acts_not_the_words(mei_ling):
     ], [2, 2, 2, 2])
     evaluation = (await evaluate(record, rubric, ScriptedModel(capabilities=SMALL), save=False)).evaluation
     empathy = criterion(evaluation, "empathy")
-    assert empathy["score"] >= 3 and "acknowledged the customer (turn 1)" in empathy["reason"]
-    assert "made an offer (turn 5)" in criterion(evaluation, "problem-solving")["reason"]
-    assert criterion(evaluation, "proactive-service")["score"] >= 3
-    assert "can't" not in criterion(evaluation, "positive-attitude")["reason"]
-    assert not any("cannot be done" in f["what"] for w in evaluation["weakest_turns"] for f in w["faults"])
+    assert empathy.score >= 3 and "acknowledged the customer (turn 1)" in empathy.reason
+    assert "made an offer (turn 5)" in criterion(evaluation, "problem-solving").reason
+    assert criterion(evaluation, "proactive-service").score >= 3
+    assert "can't" not in criterion(evaluation, "positive-attitude").reason
+    assert not any("cannot be done" in f.what for w in evaluation.weakest_turns for f in w.faults)
 
 
 async def test_an_offer_is_one_thing_for_the_grade_the_coach_and_the_advice(mei_ling):
@@ -262,8 +262,8 @@ async def test_an_offer_is_one_thing_for_the_grade_the_coach_and_the_advice(mei_
     both = ("We can't raise it today, but the hold is on as of now.", ("refuse", "commit"))
     record = _stored_session(persona, rubric, [("Thanks for your patience there.", ("thank",)), both], [2, 2])
     evaluation = (await evaluate(record, rubric, ScriptedModel(capabilities=SMALL), save=False)).evaluation
-    assert "made an offer (turn 3)" in criterion(evaluation, "problem-solving")["reason"]
-    assert not any("cannot be done" in f["what"] for w in evaluation["weakest_turns"] for f in w["faults"])
+    assert "made an offer (turn 3)" in criterion(evaluation, "problem-solving").reason
+    assert not any("cannot be done" in f.what for w in evaluation.weakest_turns for f in w.faults)
     hint = rule_hint(persona, record.turns, frustration=2, revealed=[0, 1], jargon=[])
     assert "plainly what you can do" not in hint
     # the same words with no offer in their reading: every one says so
@@ -271,8 +271,8 @@ async def test_an_offer_is_one_thing_for_the_grade_the_coach_and_the_advice(mei_
                                                ("We can't raise it today, but the hold is on as of now.",
                                                 ("refuse",))], [2, 2])
     evaluation = (await evaluate(record, rubric, ScriptedModel(capabilities=SMALL), save=False)).evaluation
-    assert "made an offer" not in criterion(evaluation, "problem-solving")["reason"]
-    assert any("cannot be done" in f["what"] for w in evaluation["weakest_turns"] for f in w["faults"])
+    assert "made an offer" not in criterion(evaluation, "problem-solving").reason
+    assert any("cannot be done" in f.what for w in evaluation.weakest_turns for f in w.faults)
 
 
 def test_the_coach_hears_an_acknowledgement_in_any_words(mei_ling):
@@ -299,8 +299,8 @@ async def test_a_blamed_customer_is_named_in_the_advice_with_the_act_files_advic
     record = _stored_session(persona, rubric, [("Well, you really ought to have checked who he was.", ("blame",))],
                              [4])
     evaluation = (await evaluate(record, rubric, ScriptedModel(capabilities=SMALL), save=False)).evaluation
-    faults = [f for w in evaluation["weakest_turns"] for f in w["faults"]]
-    blame = next(f for f in faults if f["what"].startswith("put the blame elsewhere"))
-    assert '"Well, you really ought to have checked who he was."' in blame["what"]
-    assert blame["instead"].startswith("Own what the company got wrong")
-    assert "brushed the customer off or blamed (turn 1)" in criterion(evaluation, "empathy")["reason"]
+    faults = [f for w in evaluation.weakest_turns for f in w.faults]
+    blame = next(f for f in faults if f.what.startswith("put the blame elsewhere"))
+    assert '"Well, you really ought to have checked who he was."' in blame.what
+    assert blame.instead.startswith("Own what the company got wrong")
+    assert "brushed the customer off or blamed (turn 1)" in criterion(evaluation, "empathy").reason

@@ -69,9 +69,9 @@ async def test_the_strong_script_beats_the_weak_one_on_its_criterion(setting, pa
     for side in ("strong", "weak"):
         lines, state = script(pair, side)
         evaluation = await grade(setting, record_for(setting, lines, **state))
-        scores[side] = next(c for c in evaluation["criteria"] if c["id"] == pair["criterion"])
+        scores[side] = next(c for c in evaluation.criteria if c.id == pair["criterion"])
     strong, weak = scores["strong"], scores["weak"]
-    assert strong["score"] - weak["score"] >= 1, (strong["reason"], weak["reason"])
+    assert strong.score - weak.score >= 1, (strong.reason, weak.reason)
 
 
 async def test_whole_sessions_in_order_and_the_verdict_is_the_codes(setting):
@@ -81,20 +81,20 @@ async def test_whole_sessions_in_order_and_the_verdict_is_the_codes(setting):
                             revealed=session.get("revealed"), outcome=session.get("outcome", "ended_by_learner"),
                             response_times=session.get("response_times"))
         results[name] = await grade(setting, record)
-    score = {name: ev["overall"]["score"] for name, ev in results.items()}
+    score = {name: ev.overall.score for name, ev in results.items()}
     assert score["good"] > score["mediocre"] > score["poor"], score
-    assert results["good"]["overall"]["passed"] and not results["poor"]["overall"]["passed"]
+    assert results["good"].overall.passed and not results["poor"].overall.passed
     # the careless turns are named, with what to do instead
-    weakest = results["poor"]["weakest_turns"]
-    assert 2 <= len(weakest) <= 3 and {w["turn"] for w in weakest} <= {1, 3, 5, 7, 9}
-    faults = " ".join(f["what"] for w in weakest for f in w["faults"])
+    weakest = results["poor"].weakest_turns
+    assert 2 <= len(weakest) <= 3 and {w.turn for w in weakest} <= {1, 3, 5, 7, 9}
+    faults = " ".join(f.what for w in weakest for f in w.faults)
     assert "brushed the customer off" in faults and "proration" in faults
-    assert results["good"]["weakest_turns"] == []
+    assert results["good"].weakest_turns == []
     # talking to the grader: flagged, counted against every criterion, and never a pass
     grader = results["talks-to-the-grader"]
-    assert grader["measured"]["grader_manipulation_flags"] and not grader["overall"]["passed"]
-    assert all("tried to instruct the grader" in c["reason"] for c in grader["criteria"])
-    assert any(f["what"].startswith("spoke to the grader") for w in grader["weakest_turns"] for f in w["faults"])
+    assert grader.measured["grader_manipulation_flags"] and not grader.overall.passed
+    assert all("tried to instruct the grader" in c.reason for c in grader.criteria)
+    assert any(f.what.startswith("spoke to the grader") for w in grader.weakest_turns for f in w.faults)
 
 
 async def test_jargon_advice_uses_the_entrys_plain_words(setting):
@@ -102,6 +102,6 @@ async def test_jargon_advice_uses_the_entrys_plain_words(setting):
     rubric = rubric.model_copy(update={"jargon": ["MFA: the code on your phone", "proration"]})
     record = scripted_record(persona, rubric, ["Please complete MFA first.", "That's proration."], DATA["customer"])
     evaluation = (await evaluate(record, rubric, ScriptedModel(capabilities=SMALL), save=False)).evaluation
-    advice = {f["what"]: f["instead"] for w in evaluation["weakest_turns"] for f in w["faults"]}
+    advice = {f.what: f.instead for w in evaluation.weakest_turns for f in w.faults}
     assert advice['used "MFA", which Dana would not know'] == 'Say "the code on your phone" instead of "MFA".'
     assert advice['used "proration", which Dana would not know'].startswith('Say what "proration" means')

@@ -40,19 +40,21 @@ def grade(record, rubric: Rubric, settings) -> "object":
 
 
 def _print_outcome(record, outcome, as_json: bool) -> None:
+    from .report import evaluation_text
+
     if as_json:
-        print(json.dumps({"session_id": record.session_id, "evaluation": outcome.evaluation,
+        evaluation = outcome.evaluation.to_dict() if outcome.evaluation else None
+        print(json.dumps({"session_id": record.session_id, "evaluation": evaluation,
                           "measured": outcome.measured, "evaluation_pending": outcome.evaluation is None,
                           "pending_reason": outcome.pending_reason,
                           "report": str(outcome.report_path) if outcome.report_path else None},
                          ensure_ascii=False, indent=2))
         return
     if outcome.evaluation:
-        overall = outcome.evaluation["overall"]
-        print(f"{record.session_id}: {'PASS' if overall['passed'] else 'NOT YET'} "
-              f"{overall['score']:.2f} (pass mark {overall['pass_mark']:g}) — report: {outcome.report_path}")
-        if outcome.evaluation.get("note"):
-            print(f"note: {outcome.evaluation['note']}", file=sys.stderr)
+        text = evaluation_text(outcome.evaluation)
+        print(f"{record.session_id}: {text.verdict} {text.result} — report: {outcome.report_path}")
+        if text.note:
+            print(f"note: {text.note}", file=sys.stderr)
         if outcome.pending_reason:
             print(f"{record.session_id}: judge pending — {outcome.pending_reason}", file=sys.stderr)
     else:
@@ -92,6 +94,8 @@ def run_cli(args: argparse.Namespace, workspace: Path) -> int:
 
 def report_played(played, as_json: bool) -> int:
     """``roleplay run``'s ending: grade the session just played and print the result."""
+    from .report import evaluation_text
+
     conversation, rubric, settings = played.conversation, played.rubric, played.settings
     if not settings.evaluator.capabilities.judge and not as_json:
         print("scoring from evidence in the transcript (the built-in model is too small to judge)…", file=sys.stderr)
@@ -99,11 +103,11 @@ def report_played(played, as_json: bool) -> int:
     if as_json:
         data = conversation.record.to_dict()
         data["measured"] = outcome.measured
-        data["evaluation"] = outcome.evaluation
+        data["evaluation"] = outcome.evaluation.to_dict() if outcome.evaluation else None
         print(json.dumps(data, ensure_ascii=False, indent=2))
     elif outcome.evaluation:
-        overall = outcome.evaluation["overall"]
-        verdict = f"{'PASS' if overall['passed'] else 'NOT YET'} {overall['score']:.2f}/{rubric.scale[1]}"
+        text = evaluation_text(outcome.evaluation)
+        verdict = f"{text.verdict} {text.result}"
         if outcome.pending_reason:
             verdict = (f"evaluation pending: {outcome.pending_reason}; from evidence for now: {verdict}; "
                        "`roleplay evaluate --pending` asks the judge again")

@@ -43,6 +43,7 @@ from ..core import locations
 from ..core.errors import NotFoundError, SessionError
 from ..core.ids import id_path
 from ..core.storage import atomic_write_text
+from .evaluation import Evaluation, UnreadableEvaluation, read_evaluation
 
 FORMAT = "roleplay-session"
 VERSION = 1
@@ -91,7 +92,7 @@ class SessionRecord:
     ended_at: str | None = None
     outcome: str | None = None
     end_reason: str | None = None
-    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    evaluations: list[Evaluation | UnreadableEvaluation] = field(default_factory=list)  # oldest first
     pending_reason: str | None = None  # why the judged evaluation is waiting, if it is
     branched_from: dict[str, Any] | None = None  # {"session_id", "turn"}: a try-again from that turn
     learner: str | None = None  # the learner's name or id, for a trainer's cohort reports
@@ -118,14 +119,15 @@ class SessionRecord:
         rubric.id = self.rubric_id
         return rubric
 
+    def latest_evaluation(self) -> Evaluation | None:
+        """The newest evaluation; None when there is none or it cannot be read (damaged on disk)."""
+        latest = self.evaluations[-1] if self.evaluations else None
+        return latest if isinstance(latest, Evaluation) else None
+
     def latest_overall(self) -> tuple[float, bool] | None:
         """(score, passed) of the newest evaluation; None when there is none or it is damaged."""
-        overall = self.evaluations[-1].get("overall") if self.evaluations and isinstance(self.evaluations[-1], dict) \
-            else None
-        score = overall.get("score") if isinstance(overall, dict) else None
-        if not isinstance(score, (int, float)) or isinstance(score, bool) or not in_range(score):
-            return None
-        return float(overall["score"]), bool(overall.get("passed"))
+        latest = self.latest_evaluation()
+        return (float(latest.overall.score), latest.overall.passed) if latest else None
 
     @property
     def evaluation_pending(self) -> bool:
@@ -143,7 +145,7 @@ class SessionRecord:
             "outcome": self.outcome, "end_reason": self.end_reason,
             "persona_id": self.persona_id, "rubric_id": self.rubric_id, "models": self.models,
             "persona": self.persona, "rubric": self.rubric,
-            "turns": [t.to_dict() for t in self.turns], "evaluations": self.evaluations,
+            "turns": [t.to_dict() for t in self.turns], "evaluations": [e.to_dict() for e in self.evaluations],
             "evaluation_pending": self.evaluation_pending, "pending_reason": self.pending_reason,
         } | ({"branched_from": self.branched_from} if self.branched_from else {}) \
             | ({"learner": self.learner} if self.learner else {})
@@ -438,9 +440,17 @@ def _turn_problem(data: Any, where: str = "") -> str | None:
     return problem
 
 
+@cache
+def reader(cls: type) -> Any:
+    """A pydantic reader of the dataclass ``cls``: builds one from a dict already checked
+    (:func:`fields_problem`), leaving out keys it does not have (a journal event's ``type``)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(cls)
+
+
 def _turn(event: dict[str, Any]) -> Turn:
-    known = set(Turn.__dataclass_fields__)
-    return Turn(**{k: v for k, v in event.items() if k in known})
+    return reader(Turn).validate_python(event)
 
 
 def _event_problem(event: Any) -> str | None:
@@ -521,7 +531,7 @@ def read_journal(folder: Path) -> SessionRecord:
             record.end_reason = event.get("reason")
             record.ended_at = event.get("at")
         elif kind == "evaluation":
-            record.evaluations.append(event.get("evaluation", {}))
+            record.evaluations.append(read_evaluation(event.get("evaluation", {})))
             record.pending_reason = None
         elif kind == "evaluation_pending":
             record.pending_reason = event.get("reason")
@@ -620,7 +630,7 @@ def read_record(folder: Path) -> SessionRecord:
         persona=data["persona"], rubric_id=data["rubric_id"], rubric=data["rubric"],
         models=data.get("models") or {}, turns=[_turn(t) for t in turns],
         ended_at=data.get("ended_at"), outcome=data.get("outcome"), end_reason=data.get("end_reason"),
-        evaluations=list(data.get("evaluations") or []), pending_reason=data.get("pending_reason"),
+        evaluations=[read_evaluation(e) for e in data.get("evaluations") or []], pending_reason=data.get("pending_reason"),
         branched_from=data.get("branched_from"), learner=data.get("learner"), folder=folder)
 
 

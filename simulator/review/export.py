@@ -24,25 +24,21 @@ FIGURES = ("median_response_time_s", "questions", "open_questions", "closed_ques
            "apologies", "jargon_used", "reading_ease", "hidden_revealed", "customer_name_used")
 
 
-def _latest(record: "SessionRecord") -> dict[str, Any] | None:
-    latest = record.evaluations[-1] if record.evaluations else None
-    return latest if isinstance(latest, dict) and record.latest_overall() is not None else None
-
-
 def session_markdown(record: "SessionRecord") -> str:
-    from ..grading.evaluator import render_report
     from ..grading.metrics import measure
+    from ..grading.report import render_report
 
-    evaluation = _latest(record)
+    evaluation = record.latest_evaluation()
     pending = None if evaluation else (record.pending_reason or ("not graded yet" if record.ended else
                                                                  "the session has not ended"))
-    return render_report(record, record.rubric_snapshot(), measure(record).to_dict(), evaluation, pending)
+    return render_report(record, record.rubric_snapshot(), measure(record), evaluation, pending)
 
 
 def session_json(record: "SessionRecord") -> str:
     from ..grading.metrics import measure
 
-    data = record.to_dict() | {"measured": measure(record).to_dict(), "evaluation": _latest(record)}
+    latest = record.latest_evaluation()
+    data = record.to_dict() | {"measured": measure(record).to_dict(), "evaluation": latest and latest.to_dict()}
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
 
 

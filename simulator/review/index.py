@@ -35,6 +35,7 @@ from ..practice.sessions import (
     fields_problem,
     in_range,
     read_session,
+    reader,
     sessions_dir,
 )
 
@@ -62,12 +63,12 @@ class SessionSummary:
     learner_turns: int = 0
     score: float | None = None
     passed: bool | None = None
-    pass_mark: float | None = None
+    pass_mark: int | float | None = None
     scale: list[int] = field(default_factory=list)
     method: str | None = None  # "judge" or "evidence"
-    criteria: dict[str, float] = field(default_factory=dict)  # criterion id -> score, latest evaluation
+    criteria: dict[str, int | float] = field(default_factory=dict)  # criterion id -> score, latest evaluation
     criterion_names: dict[str, str] = field(default_factory=dict)
-    figures: dict[str, float | None] = field(default_factory=dict)  # FIGURES, from the measured part
+    figures: dict[str, int | float | None] = field(default_factory=dict)  # FIGURES, from the measured part
     branched_from: dict[str, Any] | None = None
     learner: str | None = None
     stamp: list[int] = field(default_factory=list)  # size, mtime, inode, ctime of each file read (_stamp)
@@ -114,10 +115,6 @@ def _number(value: Any) -> Any:
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) and in_range(value) else None
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _figures(measured: dict[str, Any]) -> dict[str, float | None]:
     questions, jargon = _number(measured.get("questions")), measured.get("jargon_used")
     return {"apologies": _number(measured.get("apologies")),
@@ -131,42 +128,32 @@ def summarise(record: SessionRecord, folder: str, stamp: list[int]) -> SessionSu
     """The index row of a readable session."""
     from ..grading.metrics import measure
 
-    latest = record.evaluations[-1] if record.evaluations and isinstance(record.evaluations[-1], dict) else None
-    overall = record.latest_overall()
+    latest = record.latest_evaluation()
     if not record.ended:
         status, reason = "open", "unfinished: it can be resumed"
-    elif latest is None:
+    elif not record.evaluations:
         status, reason = ("failed", record.pending_reason) if record.pending_reason else ("pending", "not graded yet")
-    elif overall is None:
+    elif latest is None:
         status, reason = "failed", "the saved evaluation is damaged: grade it again"
-    elif latest.get("method") == "evidence":
+    elif latest.by_evidence:
         status = "evidence"
         reason = f"judge pending: {record.pending_reason}" if record.pending_reason else "graded by the evidence rules"
     else:
-        status, reason = "graded", f"judged by {latest.get('judge_model', 'a model')}"
-    # the latest evaluation's parts, each taken only when it is what it says (a hand-edited or
-    # damaged one shows as ungraded parts, never as a crash)
-    graded = _dict(latest) if overall is not None else {}
-    measured = graded.get("measured")
-    if not isinstance(measured, dict):
-        measured = measure(record).to_dict()
-    marks = [c for c in graded.get("criteria") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)] \
-        if isinstance(graded.get("criteria"), list) else []
-    scale = _dict(graded.get("overall")).get("scale")
-    method = graded.get("method")
+        status, reason = "graded", f"judged by {latest.judge_model or 'a model'}"
+    measured = latest.measured if latest and latest.measured else measure(record).to_dict()
+    overall = latest.overall if latest else None
     return SessionSummary(
         folder=folder, session_id=record.session_id, status=status, reason=str(reason or ""),
         started_at=record.started_at, ended_at=record.ended_at, persona_id=record.persona_id,
         persona_name=str(record.persona.get("name") or record.persona_id),
         persona_title=str(record.persona.get("title") or ""), outcome=record.outcome,
         duration_s=_number(measured.get("duration_s")), learner_turns=answered_turns(record.turns),
-        score=overall[0] if overall else None, passed=overall[1] if overall else None,
-        pass_mark=_number(_dict(graded.get("overall")).get("pass_mark")),
-        scale=list(scale) if isinstance(scale, list) and len(scale) == 2 and all(
-            isinstance(n, int) and not isinstance(n, bool) for n in scale) else [],
-        method=method if isinstance(method, str) else None,
-        criteria={c["id"]: c["score"] for c in marks if _number(c.get("score")) is not None},
-        criterion_names={c["id"]: c["name"] if isinstance(c.get("name"), str) else c["id"] for c in marks},
+        score=float(overall.score) if overall else None, passed=overall.passed if overall else None,
+        pass_mark=overall.pass_mark if overall else None,
+        scale=list(overall.scale) if overall and len(overall.scale) == 2 else [],
+        method=latest.method if latest else None,
+        criteria={c.id: c.score for c in latest.criteria} if latest else {},
+        criterion_names={c.id: c.label for c in latest.criteria} if latest else {},
         figures=_figures(measured), branched_from=record.branched_from, learner=record.learner, stamp=stamp)
 
 
@@ -196,12 +183,11 @@ def _load(path: Path) -> dict[str, SessionSummary]:
         return {}
     names = data.get("criterion_names")
     names = {k: v for k, v in names.items() if isinstance(v, str)} if isinstance(names, dict) else {}
-    known = set(SessionSummary.__dataclass_fields__)
     rows = {}
     for row in data["sessions"]:
         if fields_problem(row, SessionSummary, ("folder", "session_id", "status")) or row["status"] not in STATUSES:
             continue
-        summary = SessionSummary(**{k: v for k, v in row.items() if k in known})
+        summary = reader(SessionSummary).validate_python(row)
         summary.criterion_names = {cid: names.get(cid) or summary.criterion_names.get(cid, cid)
                                    for cid in summary.criteria}
         rows[summary.folder] = summary

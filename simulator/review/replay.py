@@ -16,32 +16,31 @@ attempts side by side.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ..practice.evaluation import Evaluation
     from ..practice.sessions import SessionRecord
 
 
-def turn_notes(evaluation: dict[str, Any] | None) -> dict[int, list[str]]:
+def turn_notes(evaluation: "Evaluation | None") -> dict[int, list[str]]:
     """What the evaluation says about each turn, by turn index."""
+    from ..grading.report import evaluation_text
+
     notes: dict[int, list[str]] = {}
-    if not evaluation:
+    if evaluation is None:
         return notes
-    high = (evaluation.get("overall") or {}).get("scale", [1, 5])[-1]
-    for c in evaluation.get("criteria") or []:
-        for e in c.get("evidence") or []:
-            if isinstance(e, dict) and isinstance(e.get("turn"), int):
-                notes.setdefault(e["turn"], []).append(f"{c.get('name', c.get('id'))} {c.get('score')}/{high}: "
-                                                       f"“{e.get('quote', '')}”")
-    for w in evaluation.get("weakest_turns") or []:
-        for f in w.get("faults") or []:
-            notes.setdefault(w["turn"], []).append(f"✗ {f['what']} ({f['criterion_name']}) → {f['instead']}")
-        if w.get("better"):
-            notes.setdefault(w["turn"], []).append(f"Better: “{w['better']}”")
-    shown = {w["turn"] for w in evaluation.get("weakest_turns") or [] if w.get("better")}
-    for b in evaluation.get("better_replies") or []:
-        if isinstance(b, dict) and b.get("turn") not in shown:
-            notes.setdefault(b["turn"], []).append(f"Better: “{b['better']}”")
+    text = evaluation_text(evaluation)
+    for c in text.criteria:
+        for turn, words in c.quotes:
+            if turn is not None:
+                notes.setdefault(turn, []).append(f"{c.name} {c.score}: {words}")
+    for w in text.weak_turns:
+        notes.setdefault(w.turn, []).extend(f"✗ {fault} → {instead}" for fault, instead in w.faults)
+        if w.better:
+            notes[w.turn].append(f"Better: {w.better}")
+    for b in text.better_replies:
+        notes.setdefault(b.turn, []).append(f"Better: {b.better}")
     return notes
 
 
@@ -56,12 +55,11 @@ def frustration_at(record: "SessionRecord") -> dict[int, int]:
     return out
 
 
-def _scores(record: "SessionRecord") -> tuple[float | None, dict[str, tuple[str, int]]]:
-    latest = record.evaluations[-1] if record.evaluations and isinstance(record.evaluations[-1], dict) else {}
-    overall = record.latest_overall()
-    criteria = {c["id"]: (c.get("name", c["id"]), c["score"]) for c in latest.get("criteria") or []
-                if isinstance(c, dict) and "id" in c and isinstance(c.get("score"), (int, float))}
-    return (overall[0] if overall else None), criteria
+def _scores(record: "SessionRecord") -> tuple[float | None, dict[str, tuple[str, float]]]:
+    latest = record.latest_evaluation()
+    if latest is None:
+        return None, {}
+    return latest.overall.score, {c.id: (c.label, c.score) for c in latest.criteria}
 
 
 def compare_lines(new: "SessionRecord", old: "SessionRecord") -> list[str]:

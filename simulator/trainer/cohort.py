@@ -84,7 +84,7 @@ async def grade_folders(folders: list[Path], judge, *, regrade: bool = False, co
                 if outcome.pending_reason:
                     summary.problems.append((record.session_id, f"judge failed, graded from evidence: "
                                                                 f"{outcome.pending_reason}"))
-                elif (outcome.evaluation or {}).get("method") == "evidence":
+                elif outcome.evaluation and outcome.evaluation.by_evidence:
                     summary.from_evidence += 1
         done += 1
         if on_progress:

@@ -42,6 +42,7 @@ from ..core.text import bar, jargon_term, split_sentences
 if TYPE_CHECKING:
     from ..content.persona import Persona
     from ..content.rubric import Rubric
+    from ..practice.evaluation import Evaluation
     from ..practice.sessions import SessionRecord
 
 BREAK_LIMIT = 0.15
@@ -183,7 +184,7 @@ class RunResult:
         return self.broke / self.replies if self.replies else 0.0
 
 
-def summarise_run(number: int, learner: str, record: "SessionRecord", evaluation: dict[str, Any] | None) -> RunResult:
+def summarise_run(number: int, learner: str, record: "SessionRecord", evaluation: "Evaluation | None") -> RunResult:
     from ..grading.metrics import measure
     from ..practice.audit import audit_session
 
@@ -193,12 +194,12 @@ def summarise_run(number: int, learner: str, record: "SessionRecord", evaluation
     for audit in audits:
         for finding in audit.findings:
             tags[finding.tag] = tags.get(finding.tag, 0) + 1
-    overall = (evaluation or {}).get("overall") or {}
+    overall = evaluation.overall if evaluation else None
     return RunResult(number=number, learner=learner, session_id=record.session_id, outcome=record.outcome,
                      turns=measured.learner_turns, frustration=measured.frustration_path,
                      revealed=[{"index": h["index"], "turn": h["turn"]} for h in measured.hidden_revealed],
                      replies=len(audits), broke=sum(1 for a in audits if a.findings or a.fallback), tags=tags,
-                     score=overall.get("score"), passed=overall.get("passed"))
+                     score=overall.score if overall else None, passed=overall.passed if overall else None)
 
 
 async def play_run(number: int, kind: str, persona: "Persona", rubric: "Rubric", model, judge, workspace: Path, *,

@@ -10,7 +10,7 @@ last session on the same persona), and the transcript itself.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on
 from textual.app import ComposeResult
@@ -19,9 +19,12 @@ from textual.containers import Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
-from ..grading.evaluator import score_bar
-from ..grading.metrics import Measurements, summary_lines
+from ..grading.report import NO_WEAK_TURNS, EvaluationText, evaluation_text, measured_lines
 from .widgets import bubble_for_turn
+
+if TYPE_CHECKING:
+    from ..grading.metrics import Measurements
+    from ..practice.evaluation import Evaluation
 
 
 class CriteriaTable(DataTable):
@@ -38,26 +41,22 @@ class CriteriaTable(DataTable):
             self.row = row
 
 
-def measured_text(measured: dict[str, Any]) -> str:
-    fields = {k: v for k, v in measured.items() if k in Measurements.__dataclass_fields__}
-    return "\n".join(f"• {line}" for line in summary_lines(Measurements(**fields)))
+def measured_text(measured: "dict[str, Any] | Measurements") -> str:
+    return "\n".join(f"• {line}" for line in measured_lines(measured))
 
 
-def advice_text(evaluation: dict[str, Any]) -> str:
+def advice_text(text: EvaluationText) -> str:
     """The Advice tab: each weak turn with its faults, then the judge's other better replies."""
-    blocks, shown = [], set()
-    for w in evaluation.get("weakest_turns") or []:
-        lines = [f"Turn {w['turn']} · you said: “{w['original']}”"]
-        for f in w["faults"]:
-            lines += [f"  ✗ {f['what']} ({f['criterion_name']})", f"    → {f['instead']}"]
-        if w.get("better"):
-            lines.append(f"  Better: “{w['better']}”")
-            shown.add(w["turn"])
+    blocks = []
+    for w in text.weak_turns:
+        lines = [f"Turn {w.turn} · you said: {w.said}"]
+        for fault, instead in w.faults:
+            lines += [f"  ✗ {fault}", f"    → {instead}"]
+        if w.better:
+            lines.append(f"  Better: {w.better}")
         blocks.append("\n".join(lines))
-    for b in evaluation.get("better_replies") or []:
-        if b["turn"] not in shown:
-            blocks.append(f"Turn {b['turn']} · you said: “{b['original']}”\n  Better: “{b['better']}”")
-    return "\n\n".join(blocks) or "No weak turns found: no brush-offs, jargon, repeated questions or can't-first replies."
+    blocks += [f"Turn {b.turn} · you said: {b.said}\n  Better: {b.better}" for b in text.better_replies]
+    return "\n\n".join(blocks) or NO_WEAK_TURNS
 
 
 class FeedbackView(Vertical):
@@ -67,7 +66,8 @@ class FeedbackView(Vertical):
         super().__init__(id=id)
         self.record = record
         self.customer_name = customer_name
-        self.evaluation: dict[str, Any] | None = None
+        self.evaluation: Evaluation | None = None
+        self.text: EvaluationText | None = None
 
     def compose(self) -> ComposeResult:
         with TabbedContent(id="feedback-tabs"):
@@ -102,7 +102,7 @@ class FeedbackView(Vertical):
         table.add_column("Evidence", key="evidence", width=16)
 
     # -- filling in ----------------------------------------------------------------------
-    def show_measured(self, measured: dict[str, Any]) -> None:
+    def show_measured(self, measured: "dict[str, Any] | Measurements") -> None:
         self.query_one("#measured", Static).update(measured_text(measured))
 
     def show_comparison(self, lines: list[str]) -> None:
@@ -111,48 +111,41 @@ class FeedbackView(Vertical):
     def show_status(self, text: str) -> None:
         self.query_one("#result", Static).update(text)
 
-    def show_evaluation(self, evaluation: dict[str, Any]) -> None:
-        self.evaluation = evaluation
-        overall = evaluation["overall"]
-        low, high = overall["scale"]
-        verdict = "PASS" if overall["passed"] else "NOT YET"
-        lines = [f"{verdict} · {overall['score']:.2f} of {high} (pass mark {overall['pass_mark']:g}) · graded by "
-                 f"{evaluation['judge_model']}"]
-        if evaluation.get("note"):
-            lines.append(("ⓘ " if evaluation.get("method") == "evidence" else "⚠ ") + evaluation["note"])
-        if evaluation.get("strengths"):
-            lines.append("Strengths: " + "; ".join(evaluation["strengths"]))
-        if evaluation.get("changes"):
-            lines.append("To change: " + "; ".join(evaluation["changes"]))
-        if gaps := [c["name"] for c in evaluation["criteria"] if c.get("gap")]:
-            lines.append("⚑ The judge and the evidence rules differ by 1.5 or more on: " + ", ".join(gaps)
-                         + " (a trainer should look)")
+    def show_evaluation(self, evaluation: "Evaluation") -> None:
+        self.evaluation, text = evaluation, evaluation_text(evaluation)
+        self.text = text
+        lines = [f"{text.verdict} · {text.result} · graded by {text.graded_by}"]
+        if text.note:
+            lines.append(f"{text.note_mark} {text.note}")
+        if text.not_observed:
+            lines.append(f"ⓘ {text.not_observed}")
+        if text.strengths:
+            lines.append("Strengths: " + "; ".join(text.strengths))
+        if text.changes:
+            lines.append("To change: " + "; ".join(text.changes))
+        if text.gaps:
+            lines.append(f"⚑ {text.gaps} (a trainer should look)")
         self.show_status("\n".join(lines))
         table = self.query_one("#criteria", DataTable)
         table.clear()
-        for c in evaluation["criteria"]:
-            turns = ", ".join(f"t{e['turn']}" for e in c["evidence"]) or "—"
-            score = f"{c['score']}/{high}" + (" ⚑" if c.get("gap") else " ᵉ" if c.get("fallback") else "")
-            table.add_row(c["name"], score, score_bar(c["score"], low, high), turns, key=c["id"])
+        for c in text.criteria:
+            table.add_row(c.name, c.score + c.mark, c.bar, c.turns, key=c.id)
         table.display = True
         self._show_detail(0)
-        self.show_measured(evaluation["measured"])
-        self.query_one("#better", Static).update(advice_text(evaluation))
+        self.show_measured(evaluation.measured)
+        self.query_one("#better", Static).update(advice_text(text))
 
     def _show_detail(self, row: int) -> None:
-        if not self.evaluation or not 0 <= row < len(self.evaluation["criteria"]):
+        if not self.text or not 0 <= row < len(self.text.criteria):
             return
-        c = self.evaluation["criteria"][row]
-        parts = [c["reason"] or "(no reason given)"]
-        parts += [f"turn {e['turn']}: “{e['quote']}”" for e in c["evidence"]]
-        if c["improvement"]:
-            parts.append(f"Try: {c['improvement']}")
-        if c.get("fallback"):
-            parts.append(f"ᵉ Scored from evidence: {c['fallback']}.")
-        elif "evidence_score" in c:
-            high = self.evaluation["overall"]["scale"][1]
-            parts.append(f"{'⚑ ' if c.get('gap') else ''}Evidence rules: {c['evidence_score']}/{high}. "
-                         f"{c['evidence_reason']}")
+        c = self.text.criteria[row]
+        parts = [c.reason, *c.quote_lines]
+        if c.tip:
+            parts.append(f"Try: {c.tip}")
+        if c.fallback:
+            parts.append(f"ᵉ {c.fallback}")
+        elif c.evidence_rules:
+            parts.append(f"{'⚑ ' if c.gap else ''}{c.evidence_rules}")
         self.query_one("#criterion-detail", Static).update("\n".join(parts))
 
     @on(DataTable.RowHighlighted, "#criteria")
@@ -161,13 +154,13 @@ class FeedbackView(Vertical):
 
     @on(CriteriaTable.JumpRequested)
     def _jump(self, event: "CriteriaTable.JumpRequested") -> None:
-        if not self.evaluation or not 0 <= event.row < len(self.evaluation["criteria"]):
+        if not self.text or not 0 <= event.row < len(self.text.criteria):
             return
-        evidence = self.evaluation["criteria"][event.row]["evidence"]
-        if not evidence:
+        turn = self.text.criteria[event.row].first_turn
+        if turn is None:
             self.app.notify("No quoted evidence for this criterion.", timeout=4)
             return
-        self.jump_to_turn(evidence[0]["turn"])
+        self.jump_to_turn(turn)
 
     def jump_to_turn(self, index: int) -> None:
         """Show the transcript tab scrolled to turn ``index``, highlighted."""
