@@ -37,13 +37,15 @@ from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from types import UnionType
-from typing import Any, Callable, Iterator, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union, get_args, get_origin, get_type_hints
 
 from ..core import locations
 from ..core.errors import NotFoundError, SessionError
 from ..core.ids import id_path
 from ..core.storage import atomic_write_text
-from .evaluation import Evaluation, UnreadableEvaluation, read_evaluation
+
+if TYPE_CHECKING:  # imported when a session is read (pydantic): listing sessions from the index does without
+    from .evaluation import Evaluation, UnreadableEvaluation
 
 FORMAT = "roleplay-session"
 VERSION = 1
@@ -121,7 +123,11 @@ class SessionRecord:
 
     def latest_evaluation(self) -> Evaluation | None:
         """The newest evaluation; None when there is none or it cannot be read (damaged on disk)."""
-        latest = self.evaluations[-1] if self.evaluations else None
+        if not self.evaluations:
+            return None
+        from .evaluation import Evaluation
+
+        latest = self.evaluations[-1]
         return latest if isinstance(latest, Evaluation) else None
 
     def latest_overall(self) -> tuple[float, bool] | None:
@@ -398,10 +404,15 @@ def type_problem(value: Any, hint: Any, where: str) -> str | None:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    hints = dict(get_type_hints(cls))
-    if cls is SessionRecord:  # turns are checked one by one; the folder is never read from a file;
-        del hints["turns"], hints["folder"]  # a damaged evaluation is shown as one (not a damaged session)
-        hints["evaluations"] = list
+    if cls is not SessionRecord:
+        return dict(get_type_hints(cls))
+    from . import evaluation
+
+    hints = dict(get_type_hints(cls, localns=vars(evaluation)))
+    # turns are checked one by one; the folder is never read from a file; a damaged evaluation
+    # is shown as one (not a damaged session)
+    del hints["turns"], hints["folder"]
+    hints["evaluations"] = list
     return hints
 
 
@@ -447,6 +458,12 @@ def reader(cls: type) -> Any:
     from pydantic import TypeAdapter
 
     return TypeAdapter(cls)
+
+
+def _evaluation(data: Any) -> "Evaluation | UnreadableEvaluation":
+    from .evaluation import read_evaluation
+
+    return read_evaluation(data)
 
 
 def _turn(event: dict[str, Any]) -> Turn:
@@ -531,7 +548,7 @@ def read_journal(folder: Path) -> SessionRecord:
             record.end_reason = event.get("reason")
             record.ended_at = event.get("at")
         elif kind == "evaluation":
-            record.evaluations.append(read_evaluation(event.get("evaluation", {})))
+            record.evaluations.append(_evaluation(event.get("evaluation", {})))
             record.pending_reason = None
         elif kind == "evaluation_pending":
             record.pending_reason = event.get("reason")
@@ -630,7 +647,7 @@ def read_record(folder: Path) -> SessionRecord:
         persona=data["persona"], rubric_id=data["rubric_id"], rubric=data["rubric"],
         models=data.get("models") or {}, turns=[_turn(t) for t in turns],
         ended_at=data.get("ended_at"), outcome=data.get("outcome"), end_reason=data.get("end_reason"),
-        evaluations=[read_evaluation(e) for e in data.get("evaluations") or []], pending_reason=data.get("pending_reason"),
+        evaluations=[_evaluation(e) for e in data.get("evaluations") or []], pending_reason=data.get("pending_reason"),
         branched_from=data.get("branched_from"), learner=data.get("learner"), folder=folder)
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,6 @@ from ..practice.sessions import (
     fields_problem,
     in_range,
     read_session,
-    reader,
     sessions_dir,
 )
 
@@ -94,6 +93,9 @@ class SessionSummary:
             return datetime.fromisoformat(self.started_at)
         except (TypeError, ValueError):
             return None
+
+
+ROW_KEYS = frozenset(f.name for f in fields(SessionSummary))  # what an index row holds
 
 
 def _stamp(folder: str) -> list[int] | None:
@@ -187,7 +189,9 @@ def _load(path: Path) -> dict[str, SessionSummary]:
     for row in data["sessions"]:
         if fields_problem(row, SessionSummary, ("folder", "session_id", "status")) or row["status"] not in STATUSES:
             continue
-        summary = reader(SessionSummary).validate_python(row)
+        if not row.keys() <= ROW_KEYS:  # not a row this module wrote: read its session again
+            continue
+        summary = SessionSummary(**row)
         summary.criterion_names = {cid: names.get(cid) or summary.criterion_names.get(cid, cid)
                                    for cid in summary.criteria}
         rows[summary.folder] = summary
