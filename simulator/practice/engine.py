@@ -64,6 +64,7 @@ from .sessions import (
     cannot_start,
     new_session_id,
     now_iso,
+    reader,
     snapshot_text,
 )
 
@@ -103,8 +104,7 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
     def _restore_state(self) -> None:
         """The conversation's state as the record's last turn left it."""
         last_state = next((t.state for t in reversed(self.record.turns) if t.state), None)
-        fields = set(ConversationState.__dataclass_fields__)
-        self.state = (ConversationState(**{k: v for k, v in last_state.items() if k in fields}) if last_state
+        self.state = (reader(ConversationState).validate_python(last_state) if last_state
                       else ConversationState(frustration=self.persona.frustration.start))
         self.state.outcome = self.record.outcome
 
@@ -175,7 +175,7 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
         with conversation._first_writes():
             for turn in original.turns:
                 if turn.index < at_turn:
-                    conversation._add(Turn(**{k: copy.deepcopy(getattr(turn, k)) for k in Turn.__dataclass_fields__}))
+                    conversation._add(copy.deepcopy(turn))
             conversation._restore_state()
             conversation._wait_written()
         return conversation
