@@ -64,7 +64,7 @@ async def test_the_gateway_dialog_masks_the_key_field_and_refuses_a_key(workspac
     from fakes import ScriptedModel
     from test_tui import SIZE, make_app, settle
 
-    from simulator.tui.gateway import GatewayModal
+    from simulator.tui.forms import GatewayModal
     from simulator.tui.models import ModelsScreen
 
     key = KEYS[0]

@@ -1,13 +1,22 @@
-"""The roleplay Textual app: entry point and shared state.
+"""The roleplay Textual app: it owns the flow of a practice; the screens only do their job.
 
-Start-up is kept light so the first screen paints fast: this module imports Textual
-and the standard library only. The library screen is the app's first screen and draws
-its rows in the first frame from the index saved last time, while no persona or rubric
-file has changed (``content.index``; else a worker previews them from the persona files
-first). The files themselves (PyYAML, pydantic), then the settings and the session
-history, are read by a thread worker after that (see ``HomeScreen`` and ``loader``). The
-model gateway (and so litellm) is imported only when a session starts, or by the warm-up
-worker, which runs once all that is on screen, and only with the real gateway.
+A practice is one worker, :meth:`RoleplayApp.practise`. It shows a screen, awaits what the
+learner chose there (a typed result, ``tui.flow``) and decides the next screen:
+
+    brief ──Enter──▶ chat ──call over──▶ end ──p──▶ brief …
+      │Esc                                 ├──r──▶ replay ──t──▶ chat (a new session from that turn)
+      ▼                                    │         └──Esc──▶ end
+    back where it started                  └──Esc──▶ the library (after a practice) or back
+
+Screens outside a practice (the library, History, Progress, Models) post messages (``flow``)
+that the app answers: practise a persona, open a past session, grade one, use a model.
+Grading is the app's (``tui.grading``), so leaving the feedback does not throw it away.
+
+Start-up is kept light so the first screen paints fast: this module imports Textual and the
+standard library only. The library draws its rows in the first frame from the index saved
+last time; the files, the settings and the history are read by a thread worker after that
+(``HomeScreen``, ``loader``). litellm is imported only when a session starts, or by the
+warm-up worker once all that is on screen, and only with the real gateway.
 """
 
 from __future__ import annotations
@@ -18,23 +27,39 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from textual import work
+from textual import on, work
 from textual.app import App
 from textual.binding import Binding
 from textual.worker import Worker, WorkerState
 
 from .commands import RoleplayCommands
-from .home import HomeScreen
+from .flow import (
+    AskGateway,
+    BriefChoice,
+    EndChoice,
+    GradeSession,
+    OpenSession,
+    Practise,
+    ReadBrief,
+    ReadTranscript,
+    Replay,
+    Review,
+    Step,
+    Talk,
+    TranscriptChoice,
+    TryAgain,
+    UseModel,
+)
+from .grading import Grading, GradingUpdate
+from .home import HomeScreen, LibraryLoaded
 from .loader import LibraryData
 from .widgets import STYLES
 
 if TYPE_CHECKING:
     from ..content.library import Library
-    from ..content.persona import Persona
     from ..models.config import RoleSettings, Settings
     from ..models.gateway import ModelClient
     from ..practice.engine import Conversation
-    from ..practice.sessions import SessionRecord
 
 ModelFactory = Callable[["RoleSettings"], "ModelClient"]
 
@@ -68,7 +93,7 @@ class RoleplayApp(App[int]):
                  cursor_blink: bool = True) -> None:
         super().__init__()
         self.workspace = Path(workspace)
-        self.model_name = model
+        self.model_name = model  # the command line's --model and --evaluator-model: they win over the config
         self.evaluator_model_name = evaluator_model
         self.injected_model = model_factory is not None
         self.model_factory: ModelFactory = model_factory or default_model_factory
@@ -79,18 +104,170 @@ class RoleplayApp(App[int]):
         self.library: "Library | None" = None
         self.warm_up_started = False
         self.learner_asked = False
-        self.library_stale = False  # a session was saved since the library screen last loaded
-        self.grading: dict[str, str] = {}  # session folder name -> latest status, while it is graded
+        self.in_practice = False  # a practice's screens are on the stack (one practice at a time)
+        self.grading = Grading()
+        self.home: HomeScreen | None = None  # the library: the first screen, always at the bottom
         # sessions' disk writes (fsynced journal lines, session.json) run here, off the UI loop, in order
         self.disk = ThreadPoolExecutor(max_workers=1, thread_name_prefix="session-writer")
 
-    # -- start-up ------------------------------------------------------------------------
-    def get_default_screen(self) -> HomeScreen:
-        return HomeScreen()  # the first screen itself, not pushed over a blank one: one screen less to paint
+    # -- a practice, from its first screen to its last -----------------------------------------
+    @work(group="practice", exit_on_error=False)
+    async def practise(self, step: Step) -> None:
+        """Show each screen of a practice and go where the learner's choice there leads."""
+        from .brief import BriefScreen
+        from .chat import ChatScreen
+        from .end import EndScreen
+        from .replay import ReplayScreen
+        from .transcript import TranscriptScreen
 
-    def apply_library_data(self, data: LibraryData) -> None:
-        """Take in what the loader found (main thread); once the settings are in, start the
-        warm-up (once)."""
+        started_on_library = self.screen is self.home
+        played = leave_to_history = False
+        self.in_practice = True
+        try:
+            while step is not None:
+                if isinstance(step, ReadBrief):
+                    self.prime(step.persona)  # the model reads the customer's prompt while the learner reads
+                    if await self.push_screen_wait(BriefScreen(step.persona)) is not BriefChoice.START:
+                        break
+                    step = self._talk(self._start(step.persona)) or step
+                elif isinstance(step, Talk):
+                    ended = await self.push_screen_wait(ChatScreen(step.conversation, clock=self.clock,
+                                                                   cursor_blink=self.cursor_blink))
+                    played = True
+                    if self.home is not None:
+                        self.home.stale = True
+                    step = Review(ended.record, ended.elapsed_s)
+                elif isinstance(step, Review):
+                    choice = await self.push_screen_wait(EndScreen(
+                        step.record, elapsed_s=step.elapsed_s, workspace=self.workspace,
+                        grading=self.grading.status(step.record),
+                        leave="Library" if played or started_on_library else "Back"))
+                    if choice is EndChoice.AGAIN:
+                        step = self._brief_of(step.record.persona_id) or step
+                    elif choice is EndChoice.REPLAY:
+                        step = Replay(step.record)
+                    else:
+                        leave_to_history = choice is EndChoice.HISTORY
+                        break
+                elif isinstance(step, Replay):
+                    choice = await self.push_screen_wait(ReplayScreen(step.record))
+                    step = (self._talk(self._branch(step.record, choice.turn)) or step
+                            if isinstance(choice, TryAgain) else Review(step.record))
+                elif isinstance(step, ReadTranscript):
+                    if await self.push_screen_wait(TranscriptScreen(step.record, self.workspace)) \
+                            is not TranscriptChoice.RESUME:
+                        break
+                    step = self._talk(self._resume(step.record)) or step
+        finally:
+            self.in_practice = False
+        if played:  # after a practice, Esc on its feedback is "Library", wherever it began
+            while len(self.screen_stack) > 1 and self.screen is not self.home:
+                await self.pop_screen()
+        if leave_to_history:
+            self.action_open_history()
+
+    @on(Practise)
+    def _practise_persona(self, message: Practise) -> None:
+        self._begin(ReadBrief(message.persona))
+
+    @on(OpenSession)
+    def _open_session(self, message: OpenSession) -> None:
+        record = message.record
+        self._begin(Review(record) if record.ended else ReadTranscript(record))
+
+    def _begin(self, step: Step) -> None:
+        if self.in_practice:  # e.g. History opened from the palette during a chat
+            self.notify("Finish the practice on screen first (its feedback's Esc leaves it).", severity="warning")
+            return
+        self.in_practice = True
+        self.practise(step)
+
+    # -- opening sessions ------------------------------------------------------------------------
+    @staticmethod
+    def _talk(conversation: "Conversation | None") -> Talk | None:
+        return Talk(conversation) if conversation is not None else None
+
+    def _brief_of(self, persona_id: str) -> ReadBrief | None:
+        persona = self.library.personas.get(persona_id) if self.library else None
+        if persona is None:
+            self.notify("That persona is no longer in the library.", severity="warning")
+            return None
+        return ReadBrief(persona)
+
+    def _start(self, persona) -> "Conversation | None":
+        library = self.library
+        if library is None:
+            return None
+        return self._open(lambda Conversation, model, **kw: Conversation.start(
+            persona, library.rubric_for(persona), model, **kw))
+
+    def _branch(self, record, turn: int) -> "Conversation | None":
+        return self._open(lambda Conversation, model, **kw: Conversation.branch(record, turn, model, **kw),
+                          title="Cannot try again")
+
+    def _resume(self, record) -> "Conversation | None":
+        """An unfinished session, from its journal (e.g. after a crash)."""
+        return self._open(lambda Conversation, model, **kw: Conversation.resume(
+            record, model, clock=kw["clock"], writer=kw["writer"]), title="Cannot resume")
+
+    def _open(self, open_with: Callable[..., "Conversation"], *, title: str = "Cannot start") -> "Conversation | None":
+        """A conversation on the customer's model, journaled on the app's writer thread; on
+        failure the reason in one notification, and None."""
+        from ..core.errors import RoleplayError
+
+        if self.settings is None:
+            self.notify(self.settings_error or "settings are still loading — try again in a moment",
+                        title=title, severity="error", timeout=12)
+            return None
+        try:
+            from ..practice.engine import Conversation
+
+            model = self.model_factory(self.settings.persona)
+            return open_with(Conversation, model, workspace=self.workspace, clock=self.clock, writer=self.disk,
+                             models={"persona": model.model, "evaluator": self.settings.evaluator.model},
+                             learner=self.settings.learner)
+        except RoleplayError as exc:
+            self.notify(str(exc), title=title, severity="error", timeout=12)
+            return None
+
+    # -- grading -----------------------------------------------------------------------------
+    @on(GradeSession)
+    def _grade_session(self, message: GradeSession) -> None:
+        if self.settings is None:
+            self.post_message(GradingUpdate(Grading.key(message.record), "Not graded: the model settings could "
+                                            "not be loaded (see the notice).", final=True))
+        elif self.grading.begin(message.record):  # once at a time per session
+            self._grade(message.record)
+
+    @work(group="grading", exit_on_error=False)
+    async def _grade(self, record) -> None:
+        await self.grading.run(record, self.model_factory, self.settings.evaluator, self.post_message)
+
+    @on(GradingUpdate)
+    def _grading_update(self, update: GradingUpdate) -> None:
+        """On the End screen of that session if it is open; else, a result in a notification."""
+        from .end import EndScreen
+
+        if update.evaluation is not None and self.home is not None:
+            self.home.stale = True  # its Last column
+        shown = [s for s in self.screen_stack if isinstance(s, EndScreen) and s.key == update.key]
+        for screen in shown:
+            screen.show_grading(update.status, update.evaluation)
+        if update.final and self.screen not in shown:
+            self.notify(update.status.splitlines()[0], title="Grading",
+                        severity="information" if update.evaluation else "warning", timeout=10)
+
+    # -- the library, settings and models --------------------------------------------------------
+    def get_default_screen(self) -> HomeScreen:
+        # the first screen itself, not pushed over a blank one: one screen less to paint
+        self.home = HomeScreen(self.workspace, model=self.model_name, evaluator_model=self.evaluator_model_name)
+        return self.home
+
+    @on(LibraryLoaded)
+    def _library_loaded(self, message: LibraryLoaded) -> None:
+        """Take in what the loader found; once the settings are in, ask the learner's name
+        (once) and start the warm-up (once)."""
+        data: LibraryData = message.data
         self.library = data.library
         if not data.complete:
             return
@@ -100,13 +277,14 @@ class RoleplayApp(App[int]):
             self.notify(f"{data.settings_error}\nFix the config file, then press r to reload.",
                         title="Config file", severity="error", timeout=15)
         if data.settings is not None and data.settings.learner is None and not self.learner_asked:
-            from .learner import LearnerModal
+            from .forms import LearnerModal
 
             self.learner_asked = True  # once: a skip is saved too
             self.push_screen(LearnerModal(), self._learner_given)
         if data.settings is not None and not self.injected_model and not self.warm_up_started:
             self.warm_up_started = True
             self.warm_up(data.settings.persona)
+        self._import_screens()
 
     def _learner_given(self, name: str | None) -> None:
         from ..core.errors import RoleplayError
@@ -122,6 +300,71 @@ class RoleplayApp(App[int]):
         if name:
             self.notify(f"Sessions are saved as {name}'s.", timeout=5)
 
+    @on(UseModel)
+    def _use_model(self, message: UseModel) -> None:
+        """Save a role's model in the user config and read the settings again, with the
+        command line's flags still over them (``--model M`` stays M)."""
+        from ..core.errors import RoleplayError
+        from ..models.config import load_settings, save_role_model
+
+        try:
+            path = save_role_model(message.role, message.model, message.api_base, message.key_env)
+            self.settings = load_settings(self.workspace, model=self.model_name,
+                                          evaluator_model=self.evaluator_model_name)
+        except (RoleplayError, OSError, ValueError) as exc:
+            self.notify(f"Not saved: {' '.join(str(exc).split())[:300]}", severity="error", timeout=15)
+            return
+        role = self.settings.persona if message.role == "persona" else self.settings.evaluator
+        label = "customer" if message.role == "persona" else "evaluator"
+        if role.model != message.model:
+            self.notify(f"Saved in {path}, but this run's {label} stays {role.model} (from the command line).",
+                        severity="warning", timeout=10)
+        else:
+            self.notify(f"The {label} is now {message.model} (saved in {path}).", timeout=8)
+        self._models_changed()
+
+    @on(AskGateway)
+    def _ask_gateway(self) -> None:
+        from .forms import GatewayModal
+
+        def given(gateway) -> None:
+            if gateway is not None:
+                self.post_message(UseModel("persona", gateway.customer, gateway.url, gateway.key_env or None))
+                self.post_message(UseModel("evaluator", gateway.evaluator, gateway.url, gateway.key_env or None))
+
+        self.push_screen(GatewayModal(), given)
+
+    def _models_changed(self) -> None:
+        from .models import ModelsScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ModelsScreen):
+                screen.show_roles(self.settings, self.settings_error)
+
+    def action_open_models(self) -> None:
+        from .models import ModelsScreen
+
+        if not isinstance(self.screen, ModelsScreen):
+            self.push_screen(ModelsScreen(self.settings, self.settings_error, self.model_factory))
+
+    def action_open_progress(self) -> None:
+        from .progress import ProgressScreen
+
+        if self.in_practice:
+            self.notify("Finish the practice on screen first.", severity="warning")
+        elif not isinstance(self.screen, ProgressScreen):
+            personas = list(self.library.personas.values()) if self.library else []
+            self.push_screen(ProgressScreen(self.workspace, personas))
+
+    def action_open_history(self) -> None:
+        from .history import HistoryScreen
+
+        if self.in_practice:
+            self.notify("Finish the practice on screen first.", severity="warning")
+        elif not isinstance(self.screen, HistoryScreen):
+            self.push_screen(HistoryScreen(self.workspace))
+
+    # -- workers off the UI loop ----------------------------------------------------------------
     @work(thread=True, group="warm-up", exit_on_error=False)
     def warm_up(self, settings: "RoleSettings") -> None:
         """Import litellm and load a local model off the UI thread, so the first reply is quicker."""
@@ -135,8 +378,13 @@ class RoleplayApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - the real call will report it properly
             self.log.warning(f"warm-up failed: {exc!r}")
 
+    @work(thread=True, group="imports", exclusive=True, exit_on_error=False)
+    def _import_screens(self) -> None:
+        """Import a practice's screens off the UI thread, so the first Enter is quick."""
+        from . import brief, chat, end  # noqa: F401
+
     @work(thread=True, group="prime", exclusive=True, exit_on_error=False)
-    def prime(self, persona: "Persona") -> None:
+    def prime(self, persona) -> None:
         """Evaluate the customer's fixed prompt while the learner reads the brief, so the first
         reply starts at once (local models only; a failure here is reported by the real call),
         and get the meaning layer ready for this persona."""
@@ -157,117 +405,6 @@ class RoleplayApp(App[int]):
             error = event.worker.error
             self.notify(f"{event.worker.group or event.worker.name} failed: {error}", title="Error",
                         severity="error", timeout=15)
-
-    # -- grading: the app's, so leaving the feedback screen does not throw it away ----------
-    def grade(self, record: "SessionRecord", key: str) -> None:
-        """Grade a session with the evaluator model (once at a time per session)."""
-        if key not in self.grading:
-            self.grading[key] = "Grading…"
-            self._grade(record, key)
-
-    @work(group="grading", exit_on_error=False)
-    async def _grade(self, record: "SessionRecord", key: str) -> None:
-        from ..core.errors import RoleplayError
-        from ..grading.evaluator import evaluate
-
-        evaluation = None
-        try:
-            judge = self.model_factory(self.settings.evaluator)
-            status = f"Grading with {judge.model}… the measured figures are ready now (Measured tab)."
-            self._grading(key, status)
-
-            def progress(done: int, total: int) -> None:
-                self._grading(key, f"{status}\n{'█' * done}{'░' * (total - done)} {done}/{total} judged")
-
-            outcome = await evaluate(record, record.rubric_snapshot(), judge, on_progress=progress)
-            if outcome.evaluation is None:
-                final = (f"Evaluation pending: {outcome.pending_reason}. Press g to try again, or run "
-                         "`roleplay evaluate --pending` later. The measured figures are saved.")
-            else:
-                evaluation = outcome.evaluation
-                overall = evaluation.get("overall", {})
-                final = f"Graded: {overall.get('score', 0):.2f} of {(overall.get('scale') or [0, 5])[-1]}"
-                if evaluation.get("fell_back"):
-                    final += (f" · {len(evaluation['fell_back'])} of {len(evaluation['criteria'])} criteria "
-                              "scored from evidence")
-                if outcome.pending_reason:
-                    final += f" · judge failed: {outcome.pending_reason} (g asks it again)"
-                self.library_stale = True
-        except RoleplayError as exc:
-            final = f"Not graded: {exc}. Press g to try again."
-        except OSError as exc:
-            final = (f"Not graded: the evaluation could not be saved ({exc.strerror or exc}) — free some disk "
-                     "space or check permissions, then press g. The transcript is safe.")
-        except Exception as exc:  # noqa: BLE001 - a bug must still reach the screen, not leave "Grading…"
-            final = f"Not graded: unexpected failure ({exc!r}). Press g to try again."
-        self.grading.pop(key, None)
-        self._grading(key, final, evaluation, final=True)
-
-    def _grading(self, key: str, status: str, evaluation: dict | None = None, *, final: bool = False) -> None:
-        """Show grading progress on the End screen of that session if it is open; a result
-        that arrives after the learner left it is told in a notification."""
-        if not final:
-            self.grading[key] = status
-        screen = self.screen
-        if getattr(screen, "grading_key", None) == key:
-            screen.grading_update(status, evaluation)  # type: ignore[attr-defined]
-        elif final:
-            self.notify(status.splitlines()[0], title="Grading", severity="information" if evaluation else "warning",
-                        timeout=10)
-
-    # -- sessions ----------------------------------------------------------------------
-    def start_conversation(self, persona: "Persona") -> "Conversation | None":
-        """Open a session on ``persona``; on failure explain why and return None."""
-        if self.library is None:
-            return None
-        library = self.library
-        return self._open_conversation(
-            lambda Conversation, model, **kw: Conversation.start(persona, library.rubric_for(persona), model, **kw))
-
-    def branch_conversation(self, record: "SessionRecord", turn: int) -> "Conversation | None":
-        """Try again from learner turn ``turn`` of a saved session; on failure say why, None."""
-        return self._open_conversation(
-            lambda Conversation, model, **kw: Conversation.branch(record, turn, model, **kw), title="Cannot try again")
-
-    def _open_conversation(self, open_with: Callable[..., "Conversation"], *,
-                           title: str = "Cannot start") -> "Conversation | None":
-        """A new conversation on the persona model, journaled on the app's writer thread."""
-        from ..core.errors import RoleplayError
-
-        if self.settings is None:
-            self.notify(self.settings_error or "settings are still loading — try again in a moment",
-                        title=title, severity="error", timeout=12)
-            return None
-        try:
-            from ..practice.engine import Conversation
-
-            model = self.model_factory(self.settings.persona)
-            conversation = open_with(Conversation, model, workspace=self.workspace, clock=self.clock, writer=self.disk,
-                                     models={"persona": model.model, "evaluator": self.settings.evaluator.model},
-                                     learner=self.settings.learner)
-        except RoleplayError as exc:
-            self.notify(str(exc), title=title, severity="error", timeout=12)
-            return None
-        self.library_stale = True
-        return conversation
-
-    def action_open_models(self) -> None:
-        from .models import ModelsScreen
-
-        if not isinstance(self.screen, ModelsScreen):
-            self.push_screen(ModelsScreen())
-
-    def action_open_progress(self) -> None:
-        from .progress import ProgressScreen
-
-        if not isinstance(self.screen, ProgressScreen):
-            self.push_screen(ProgressScreen())
-
-    def action_open_history(self) -> None:
-        from .history import HistoryScreen
-
-        if not isinstance(self.screen, HistoryScreen):
-            self.push_screen(HistoryScreen())
 
 
 def run_app(workspace: Path, model: str | None = None, evaluator_model: str | None = None) -> int:

@@ -9,25 +9,63 @@ the text back (``conversation.pending_text``), and it goes back into the Input.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from .widgets import STYLES, AppScreen, Bubble, FrustrationMeter, bubble_for_turn, format_elapsed
+from .flow import SessionEnded
+from .widgets import STYLES, Bubble, FrustrationMeter, brief_widgets, bubble_for_turn, format_elapsed
 
 if TYPE_CHECKING:
+    from ..content.persona import Persona
     from ..practice.engine import Conversation
     from ..practice.sessions import Turn
 
-BUILTIN_BANNER = ("Built-in model SmolLM2-135M: fast but weak at staying in character; set ROLEPLAY_MODEL "
-                  "for better practice (see `roleplay config`)")
+WEAK_MODEL_BANNER = ("{model}: fast but weak at staying in character; set ROLEPLAY_MODEL for better practice "
+                     "(see `roleplay config`)")
 NOTICE_SECONDS = 5.0
+
+
+def weak_model_banner(conversation: "Conversation") -> str | None:
+    """A line over the chat when the customer's model cannot hold a character steadily (a
+    capability of its client), naming that model."""
+    capabilities = conversation.capabilities
+    if not capabilities.weak_in_character:
+        return None
+    return WEAK_MODEL_BANNER.format(model=capabilities.label or conversation.model.model)
+
+
+class BriefModal(ModalScreen[None]):
+    """The brief again, over the chat (F3)."""
+
+    CSS_PATH = STYLES / "brief.tcss"
+    BINDINGS = [
+        Binding("escape,f3,enter", "close", "Close", id="brief.close"),
+    ]
+
+    def __init__(self, persona: "Persona") -> None:
+        super().__init__()
+        self.persona = persona
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="brief-dialog"):
+            yield Static(f"Brief · {self.persona.name} — {self.persona.title}", classes="screen-title",
+                         markup=False)
+            yield from brief_widgets(self.persona)
+            yield Static("Esc closes the brief.", classes="hint-line")
+
+    def on_mount(self) -> None:
+        self.query_one(".brief-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)
 
 
 class ConfirmEnd(ModalScreen[bool]):
@@ -56,8 +94,8 @@ class ConfirmEnd(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class ChatScreen(AppScreen):
-    """One live practice session."""
+class ChatScreen(Screen[SessionEnded]):
+    """One live practice session; dismisses when it is over."""
 
     CSS_PATH = STYLES / "chat.tcss"
     AUTO_FOCUS = "#prompt"
@@ -79,9 +117,12 @@ class ChatScreen(AppScreen):
         ("session: end", "end_session", "End the session and see the summary"),
     ]
 
-    def __init__(self, conversation: "Conversation") -> None:
+    def __init__(self, conversation: "Conversation", *, clock: Callable[[], float] = time.monotonic,
+                 cursor_blink: bool = True) -> None:
         super().__init__()
         self.conversation = conversation
+        self.clock = clock
+        self.cursor_blink = cursor_blink
         self.persona = conversation.persona
         self.meter_visible = self.persona.difficulty != "hard"
         self.streaming = False  # a reply or a hint is being produced
@@ -98,15 +139,14 @@ class ChatScreen(AppScreen):
     def compose(self) -> ComposeResult:
         p = self.persona
         yield Static(f"{p.name} — {p.title} · {p.difficulty}", classes="screen-title", markup=False)
-        settings = self.rp.settings
-        if settings is not None and settings.persona.is_builtin:
-            yield Static(BUILTIN_BANNER, id="banner", markup=False)
+        if banner := weak_model_banner(self.conversation):
+            yield Static(banner, id="banner", markup=False)
         with VerticalScroll(id="transcript", classes="transcript"):
             for turn in self.conversation.turns:
                 yield bubble_for_turn(turn, self.persona.name)
         yield Static("", id="notice", markup=False)
         prompt = Input(placeholder="Type your reply and press Enter", id="prompt")
-        prompt.cursor_blink = self.rp.cursor_blink
+        prompt.cursor_blink = self.cursor_blink
         yield prompt
         with Horizontal(id="statusbar"):
             yield Static("", id="status", markup=False)
@@ -116,7 +156,7 @@ class ChatScreen(AppScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        self._started_at = self.rp.clock()
+        self._started_at = self.clock()
         self.query_one("#transcript", VerticalScroll).anchor()
         self.query_one("#notice").display = False
         if self.conversation.pending_text:  # resumed with a message that never got its reply
@@ -128,7 +168,7 @@ class ChatScreen(AppScreen):
     # -- status ------------------------------------------------------------------------------
     def update_status(self) -> None:
         state = self.conversation.state
-        elapsed = format_elapsed(self.rp.clock() - self._started_at)
+        elapsed = format_elapsed(self.clock() - self._started_at)
         parts = [f"turn {state.learner_turns}/{self.conversation.max_turns}", elapsed]
         if self.streaming:
             parts.append(self.busy_with or "working…")
@@ -334,8 +374,6 @@ class ChatScreen(AppScreen):
         self.update_status()
 
     def action_show_brief(self) -> None:
-        from .brief import BriefModal
-
         self.app.push_screen(BriefModal(self.persona))
 
     def action_end_session(self) -> None:
@@ -352,7 +390,4 @@ class ChatScreen(AppScreen):
         self.show_end()
 
     def show_end(self) -> None:
-        from .end import EndScreen
-
-        elapsed = self.rp.clock() - self._started_at
-        self.app.switch_screen(EndScreen(self.conversation.record, elapsed_s=elapsed))
+        self.dismiss(SessionEnded(self.conversation.record, self.clock() - self._started_at))

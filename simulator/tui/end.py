@@ -1,54 +1,68 @@
 """End: how the session ended, where it was saved, and the feedback.
 
 The measured figures are shown at once; the judged evaluation is run by the app (so
-leaving this screen does not throw it away) and shown here while this screen is open
-(or the latest saved evaluation is shown when there is one). A judge that cannot be
-reached leaves the session "evaluation pending": g tries again.
+leaving this screen does not throw it away: this screen posts ``GradeSession`` and the app
+calls :meth:`EndScreen.show_grading` as it goes), or the latest saved evaluation is shown
+when there is one. A judge that cannot be reached leaves the session "evaluation pending":
+g tries again. The screen dismisses with what the learner picks next (``EndChoice``).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from .feedback import FeedbackView
-from .widgets import OUTCOME_HEADLINES, STYLES, AppScreen, display_folder, format_elapsed, learner_turns
+from .flow import EndChoice, GradeSession
+from .grading import Grading
+from .widgets import OUTCOME_HEADLINES, STYLES, display_folder, format_elapsed, learner_turns
 
 if TYPE_CHECKING:
     from ..practice.sessions import SessionRecord
 
 
-class EndScreen(AppScreen):
+class EndScreen(Screen[EndChoice]):
     """The summary after a session ends."""
 
     CSS_PATH = STYLES / "end.tcss"
     BINDINGS = [
-        Binding("enter,escape", "library", "Library", id="end.library"),
+        # one of the two, by where Esc goes (check_action): the library, or back to History
+        Binding("enter,escape", "leave", "Library", id="end.library"),
+        Binding("enter,escape", "back", "Back", id="end.back"),
         Binding("p", "practise_again", "Again", id="end.again"),
         Binding("g", "grade", "Regrade", id="end.grade"),
         Binding("r", "replay", "Replay", id="end.replay"),
         Binding("right_square_bracket", "tab(1)", "Next tab", id="end.next_tab"),
         Binding("left_square_bracket", "tab(-1)", "Previous tab", id="end.previous_tab", show=False),
-        Binding("h", "app.open_history", "History", id="end.history"),
+        Binding("h", "history", "History", id="end.history"),
         Binding("q", "app.quit", "Quit", id="end.quit", show=False),
     ]
     PALETTE = [
         ("practice: again with this persona", "practise_again", "Read the same brief and start again"),
-        ("library: open", "library", "Back to the persona library"),
+        ("library: open", "leave", "Back to the persona library"),
+        ("history: back", "back", "Back to the list of sessions"),
         ("feedback: grade again", "grade", "Grade this session again (adds a new evaluation)"),
         ("feedback: next tab", "tab(1)", "Result, Measured, Advice, Compare, Transcript"),
         ("replay: step through this session", "replay", "Turn by turn, with the feedback; t tries again from a turn"),
     ]
 
-    def __init__(self, record: "SessionRecord", *, elapsed_s: float | None = None) -> None:
+    def __init__(self, record: "SessionRecord", *, workspace: Path, elapsed_s: float | None = None,
+                 grading: str | None = None, leave: str = "Library") -> None:
+        """``grading``: the status of a grading of this session still running; ``leave``: what
+        Esc goes back to ("Library", or "Back" for a session opened from History)."""
         super().__init__()
         self.record = record
         self.outcome = record.outcome
+        self.workspace = workspace
         self.elapsed_s = elapsed_s
+        self.grading = grading
+        self.leave = leave
 
     def compose(self) -> ComposeResult:
         record = self.record
@@ -65,7 +79,7 @@ class EndScreen(AppScreen):
         if record.end_reason and record.end_reason != (self.outcome or "").replace("_", " "):
             stats.append(record.end_reason)
         yield Static(" · ".join(stats), id="stats", markup=False)
-        yield Static(f"Transcript saved in {display_folder(record.folder, self.rp.workspace)}", id="saved",
+        yield Static(f"Transcript saved in {display_folder(record.folder, self.workspace)}", id="saved",
                      markup=False)
         yield FeedbackView(record, customer_name=name, id="feedback")
         yield Footer()
@@ -90,14 +104,15 @@ class EndScreen(AppScreen):
             self.query_one("#criteria", DataTable).focus()
         else:  # stay on the Result tab, where grading's progress shows
             self.query_one("#feedback-tabs Tabs").focus()
-            if status := self.rp.grading.get(self.grading_key):
-                self.feedback.show_status(status)  # still being graded since this screen was last open
+            if self.grading:
+                self.feedback.show_status(self.grading)  # still being graded since this screen was last open
             else:
                 self.action_grade()
 
     @property
-    def grading_key(self) -> str:
-        return self.record.folder.name if self.record.folder else self.record.session_id
+    def key(self) -> str:
+        """The session's key in the app's grading."""
+        return Grading.key(self.record)
 
     def action_tab(self, step: int) -> None:
         """Cycle the feedback tabs: Result, Measured, Advice, Compare, Transcript."""
@@ -108,16 +123,13 @@ class EndScreen(AppScreen):
         tabs.active = order[(order.index(tabs.active) + step) % len(order)]
 
     def action_grade(self) -> None:
-        if self.rp.settings is None:
-            self.feedback.show_status("Not graded: the model settings could not be loaded (see the notice).")
-            return
-        self.rp.grade(self.record, self.grading_key)
+        self.post_message(GradeSession(self.record))
 
     @work(thread=True, exclusive=True, group="compare", exit_on_error=False)
     def _load_earlier(self) -> None:
         from ..review.replay import previous_attempt
 
-        earlier = previous_attempt(self.record, self.rp.workspace)
+        earlier = previous_attempt(self.record, self.workspace)
         if earlier is not None:
             self.app.call_from_thread(self._compare, earlier)
 
@@ -128,12 +140,7 @@ class EndScreen(AppScreen):
         if self.earlier is not None:
             self.feedback.show_comparison(compare_lines(self.record, self.earlier))
 
-    def action_replay(self) -> None:
-        from .replay import ReplayScreen
-
-        self.app.push_screen(ReplayScreen(self.record))
-
-    def grading_update(self, status: str, evaluation: dict[str, Any] | None = None) -> None:
+    def show_grading(self, status: str, evaluation: Any = None) -> None:
         """Called by the app as the grading of this screen's session goes on."""
         if evaluation is None:
             self.feedback.show_status(status)
@@ -143,15 +150,22 @@ class EndScreen(AppScreen):
         # the table was hidden until now: focus it once it has been laid out
         self.call_after_refresh(self.query_one("#criteria", DataTable).focus)
 
-    def action_library(self) -> None:
-        self.app.pop_screen()  # the End screen always sits on the library
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("leave", "back"):
+            return (action == "leave") == (self.leave == "Library")
+        return True
+
+    def action_leave(self) -> None:
+        self.dismiss(EndChoice.LEAVE)
+
+    def action_back(self) -> None:
+        self.dismiss(EndChoice.LEAVE)
 
     def action_practise_again(self) -> None:
-        from .brief import BriefScreen
+        self.dismiss(EndChoice.AGAIN)
 
-        library = self.rp.library
-        persona = library.personas.get(self.record.persona_id) if library else None
-        if persona is None:
-            self.notify("That persona is no longer in the library.", severity="warning")
-            return
-        self.app.switch_screen(BriefScreen(persona))
+    def action_replay(self) -> None:
+        self.dismiss(EndChoice.REPLAY)
+
+    def action_history(self) -> None:
+        self.dismiss(EndChoice.HISTORY)

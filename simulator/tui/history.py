@@ -8,29 +8,20 @@ one says why.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.widgets import DataTable, Footer, Input, Static
 
-from .widgets import (
-    STYLES,
-    AppScreen,
-    SessionTable,
-    bubble_for_turn,
-    display_folder,
-    fit,
-    format_started,
-    learner_turns,
-    outcome_label,
-    short_outcome,
-)
+from textual.screen import Screen
+
+from .flow import OpenSession
+from .widgets import STYLES, SessionTable, display_folder, fit, format_started, outcome_label, short_outcome
 
 if TYPE_CHECKING:
-    from ..practice.sessions import SessionRecord
     from ..review.index import SessionSummary
 
 SORTS = (("newest", lambda r: r.folder, True), ("oldest", lambda r: r.folder, False),
@@ -41,7 +32,7 @@ STATUS_LABELS = {"graded": "judged", "evidence": "evidence", "pending": "pending
                  "open": "open", "unreadable": "—"}
 
 
-class HistoryScreen(AppScreen):
+class HistoryScreen(Screen):
     """Every session in the workspace."""
 
     CSS_PATH = STYLES / "history.tcss"
@@ -58,8 +49,9 @@ class HistoryScreen(AppScreen):
         ("history: back", "back", "Back to where you were"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, workspace: Path) -> None:
         super().__init__()
+        self.workspace = workspace
         self.rows: list["SessionSummary"] = []
         self.shown: dict[str, "SessionSummary"] = {}
         self.sort = 0
@@ -87,7 +79,7 @@ class HistoryScreen(AppScreen):
         from ..review.index import session_index
 
         try:
-            rows = session_index(self.rp.workspace)
+            rows = session_index(self.workspace)
         except Exception as exc:  # noqa: BLE001 - the folder cannot be read (or worse): say so, stop the spinner
             rows = []
             self.app.call_from_thread(self.notify, f"cannot list sessions: {exc}", severity="error", timeout=15)
@@ -160,9 +152,9 @@ class HistoryScreen(AppScreen):
         if row.status == "unreadable":
             detail.update(f"Cannot be read: {row.reason}")
             return
-        folder = self.rp.workspace / "sessions" / row.folder
+        folder = self.workspace / "sessions" / row.folder
         detail.update(f"{row.persona_name} — {row.persona_title}\n{outcome_label(row.outcome)} · {row.reason}\n"
-                      f"saved in {display_folder(folder, self.rp.workspace)}")
+                      f"saved in {display_folder(folder, self.workspace)}")
 
     @on(DataTable.RowHighlighted, "#sessions")
     def _highlighted(self) -> None:
@@ -183,79 +175,15 @@ class HistoryScreen(AppScreen):
             self.notify(f"Cannot be read: {row.reason}", severity="warning", timeout=10)
             return
         try:
-            record = read_session(self.rp.workspace / "sessions" / row.folder)
+            record = read_session(self.workspace / "sessions" / row.folder)
         except (RoleplayError, OSError) as exc:
             self.notify(f"Cannot be read: {exc}", severity="error", timeout=10)
             return
-        if record.ended:  # an ended session opens with its feedback
-            from .end import EndScreen
-
-            self.app.push_screen(EndScreen(record))
-        else:
-            self.app.push_screen(TranscriptScreen(record))
+        self.post_message(OpenSession(record))  # the app shows its feedback, or its transcript if unfinished
 
     def on_screen_resume(self) -> None:
         if self.loaded:  # a session graded or resumed meanwhile: list it as it is now
             self._load()
-
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-
-class TranscriptScreen(AppScreen):
-    """One past session, read-only."""
-
-    CSS_PATH = STYLES / "history.tcss"
-    BINDINGS = [
-        Binding("escape", "back", "Back", id="transcript.back"),
-        Binding("r", "resume", "Resume", id="transcript.resume"),
-    ]
-    PALETTE = [
-        ("session: resume", "resume", "Carry on with this unfinished session"),
-    ]
-
-    def __init__(self, record: "SessionRecord") -> None:
-        super().__init__()
-        self.record = record
-
-    def compose(self) -> ComposeResult:
-        record = self.record
-        name = record.persona.get("name", record.persona_id)
-        yield Static(f"Transcript · {name} — {record.persona.get('title', '')}", classes="screen-title",
-                     markup=False)
-        yield Static(f"{format_started(record.started_at)} · {learner_turns(record.turns)} turns · "
-                     f"{outcome_label(record.outcome)} · {display_folder(record.folder, self.rp.workspace)}",
-                     id="transcript-info", markup=False)
-        with VerticalScroll(id="transcript-view", classes="transcript", can_focus=True):
-            for turn in record.turns:
-                yield bubble_for_turn(turn, name)
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one("#transcript-view").focus()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "resume":
-            return not self.record.ended
-        return True
-
-    def action_resume(self) -> None:
-        """Continue an unfinished session from its journal (e.g. after a crash)."""
-        from ..core.errors import RoleplayError
-        from ..practice.engine import Conversation
-        from .chat import ChatScreen
-
-        if self.rp.settings is None:
-            self.notify(self.rp.settings_error or "settings are still loading", severity="error")
-            return
-        try:
-            conversation = Conversation.resume(self.record, self.rp.model_factory(self.rp.settings.persona),
-                                               clock=self.rp.clock, writer=self.rp.disk)
-        except RoleplayError as exc:
-            self.notify(str(exc), title="Cannot resume", severity="error", timeout=12)
-            return
-        self.rp.library_stale = True
-        self.app.switch_screen(ChatScreen(conversation))
 
     def action_back(self) -> None:
         self.app.pop_screen()

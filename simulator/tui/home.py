@@ -7,17 +7,21 @@ never makes a persona silently disappear.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Select, Static
 
 from ..content.index import read_index
+from .flow import Practise
 from .loader import LibraryData
-from .widgets import AppScreen, PersonaTable, fit, problem_text, short_outcome
+from .widgets import PersonaTable, fit, problem_text, short_outcome
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -33,7 +37,16 @@ WIDTH = {key: width for _, key, width in COLUMNS}
 SPINNER_AFTER_S = 0.5  # the table shows a spinner when the library takes longer than this to read
 
 
-class HomeScreen(AppScreen):
+class LibraryLoaded(Message):
+    """What the loader found: the personas first (``data.complete`` false), then everything
+    (settings, the Last column). The app takes the library and the settings from it."""
+
+    def __init__(self, data: LibraryData) -> None:
+        super().__init__()
+        self.data = data
+
+
+class HomeScreen(Screen):
     """The persona picker."""
 
     # no CSS_PATH: home.tcss is the app's, as this first screen is not pushed (which reads a screen's own)
@@ -55,8 +68,13 @@ class HomeScreen(AppScreen):
         ("library: reload", "reload", "Read the persona files and config again"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, workspace: Path, *, model: str | None = None, evaluator_model: str | None = None) -> None:
+        """``model``, ``evaluator_model``: the command line's flags, over the config's settings."""
         super().__init__()
+        self.workspace = workspace
+        self.model = model
+        self.evaluator_model = evaluator_model
+        self.stale = False  # a session was saved or graded since the rows were read: reload on return
         self.difficulty: str | None = None
         self.skill: str | None = None
         self.data: "LibraryData | None" = None
@@ -79,7 +97,7 @@ class HomeScreen(AppScreen):
         for label, key, width in COLUMNS:
             table.add_column(label, key=key, width=width)
         self._show_filters()
-        index = read_index(self.rp.workspace)  # the rows saved last time, while no file has changed
+        index = read_index(self.workspace)  # the rows saved last time, while no file has changed
         if index is not None:
             self._show(LibraryData(index=index))
             self.call_after_refresh(self.reload)  # the files are read once the rows are on screen
@@ -102,31 +120,30 @@ class HomeScreen(AppScreen):
     def _load(self, preview: bool = False) -> None:
         """With ``preview``, the rows read straight from the persona files first (no saved
         index matched); then the personas, read and validated; then the settings and the
-        "Last" column, which reads every saved session; then the next screens' imports.
+        "Last" column, which reads every saved session.
         Each step is on screen before the next starts."""
         from textual.worker import get_current_worker
 
         from .loader import load_personas, load_the_rest, save_rows
 
-        app = self.rp
         worker = get_current_worker()
         try:
             if preview:
                 from ..content.index import preview_index
 
-                rows = preview_index(app.workspace)
+                rows = preview_index(self.workspace)
                 if worker.is_cancelled:
                     return
                 self.app.call_from_thread(self._preview, rows)
                 self.app.call_from_thread(self.wait_for_refresh)
-            data = load_personas(app.workspace)
+            data = load_personas(self.workspace)
             if worker.is_cancelled:
                 return
             self.app.call_from_thread(self._loaded, data)
             self.app.call_from_thread(self.wait_for_refresh)  # the rows reach the screen before the rest loads
-            save_rows(data, app.workspace)
+            save_rows(data, self.workspace)
             try:
-                data = load_the_rest(data, app.workspace, app.model_name, app.evaluator_model_name)
+                data = load_the_rest(data, self.workspace, self.model, self.evaluator_model)
             except Exception as exc:  # noqa: BLE001 - the sessions behind the Last column: the personas stay
                 data = replace(data, complete=True, library_error=f"the Last column could not be filled: {exc}")
         except Exception as exc:  # noqa: BLE001 - never leave the spinner turning: say what broke
@@ -134,8 +151,6 @@ class HomeScreen(AppScreen):
         if worker.is_cancelled:
             return
         self.app.call_from_thread(self._loaded, data)
-        # import the next screens now, off the UI thread, so the first Enter is quick
-        from . import brief, chat, end  # noqa: F401
 
     def _loaded(self, data: LibraryData) -> None:
         """Take in what the loader found: first the personas (``data.complete`` false, the
@@ -143,7 +158,7 @@ class HomeScreen(AppScreen):
         shown_error = self.data.library_error if self.data else None
         if not data.complete and self.data and self.data.complete:  # a reload: the old figures until the new
             data = replace(data, last_outcomes=self.data.last_outcomes, last_scores=self.data.last_scores)
-        self.rp.apply_library_data(data)
+        self.post_message(LibraryLoaded(data))
         if data.library_error and (not data.complete or data.library_error != shown_error):
             self.notify(data.library_error, title="Library", severity="error", timeout=15)
         if self._spinner is not None:
@@ -251,7 +266,7 @@ class HomeScreen(AppScreen):
             broken = next((b for b in index.broken if b.id == bid and b.kind == kind), None)
             if broken:
                 more = broken.problems - 1
-                where = problem_text(broken.first_error, self.rp.workspace)
+                where = problem_text(broken.first_error, self.workspace)
                 detail.update(f"BROKEN {broken.kind} file: {where}"
                               + (f" (+{more} more — run `roleplay validate`)" if more > 0 else ""))
             return
@@ -290,9 +305,7 @@ class HomeScreen(AppScreen):
             return
         if key not in library.personas:
             return
-        from .brief import BriefScreen
-
-        self.app.push_screen(BriefScreen(library.personas[key]))
+        self.post_message(Practise(library.personas[key]))
 
     def action_cycle_difficulty(self) -> None:
         index = DIFFICULTY_CYCLE.index(self.difficulty)
@@ -310,6 +323,6 @@ class HomeScreen(AppScreen):
 
     def on_screen_resume(self) -> None:
         # back from a session: refresh the "last" column
-        if self.loaded and self.rp.library_stale:
-            self.rp.library_stale = False
+        if self.loaded and self.stale:
+            self.stale = False
             self.reload()

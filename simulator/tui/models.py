@@ -1,18 +1,27 @@
 """Models: which model plays each role and where that setting came from; the model servers
 found on this computer and their models; local GGUF files; recommended downloads. c uses
-the highlighted model for the customer, e for the evaluator (saved in the user config),
-t tests it with one tiny real call (latency, and for the evaluator whether it answers JSON)."""
+the highlighted model for the customer, e for the evaluator, g a company gateway for both
+(the app saves the choice in the user config and reads the settings again with the command
+line's flags over them, then calls :meth:`ModelsScreen.show_roles`); t tests it with one tiny
+real call (latency, and for the evaluator whether it answers JSON)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from .widgets import STYLES, AppScreen, fit
+from .flow import AskGateway, UseModel
+from .widgets import STYLES, fit
+
+if TYPE_CHECKING:
+    from ..models.config import RoleSettings, Settings
+    from ..models.gateway import ModelClient
 
 
 @dataclass
@@ -24,7 +33,7 @@ class Choice:
     pull: str = ""  # the command that downloads it
 
 
-class ModelsScreen(AppScreen):
+class ModelsScreen(Screen):
     """Pick, test and save the model for each role."""
 
     CSS_PATH = STYLES / "history.tcss"
@@ -50,10 +59,14 @@ class ModelsScreen(AppScreen):
         ("models: download", "download", "Download the highlighted recommended model (x stops; it resumes)"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, settings: "Settings | None", settings_error: str | None,
+                 model_factory: Callable[["RoleSettings"], "ModelClient"]) -> None:
         super().__init__()
         import threading
 
+        self.settings = settings
+        self.settings_error = settings_error
+        self.model_factory = model_factory  # for t: one tiny real call
         self.choices: list[Choice] = []
         self.stop_download = threading.Event()
 
@@ -70,13 +83,14 @@ class ModelsScreen(AppScreen):
         table = self.query_one("#models", DataTable)
         table.add_column("Model", key="model", width=34)
         table.add_column("Where", key="where", width=38)
-        self._show_roles()
+        self.show_roles(self.settings, self.settings_error)
         self._load()
 
-    def _show_roles(self) -> None:
-        settings = self.rp.settings
+    def show_roles(self, settings: "Settings | None", error: str | None = None) -> None:
+        """Each role's model and where it came from (the app calls it after a change)."""
+        self.settings, self.settings_error = settings, error
         if settings is None:
-            self.query_one("#roles", Static).update(self.rp.settings_error or "settings are still loading")
+            self.query_one("#roles", Static).update(error or "settings are still loading")
             return
         lines = [f"{label:<10} {s.model}  (from {s.sources.get('model', 'default')})"
                  for label, s in (("customer", settings.persona), ("evaluator", settings.evaluator))]
@@ -94,7 +108,7 @@ class ModelsScreen(AppScreen):
             choices += [Choice(f"local/{m.name}", fit(m.path, 38)) for m in local_models.read_registry().models]
         except Exception:  # noqa: BLE001 - a broken registry is reported by `roleplay models`
             pass
-        settings = self.rp.settings
+        settings = self.settings
         configured = [s.api_base for s in (settings.persona, settings.evaluator) if s.api_base] if settings else []
         servers = await discover(configured)
         for server in servers:
@@ -126,46 +140,16 @@ class ModelsScreen(AppScreen):
         return self.choices[table.cursor_row]
 
     def action_use(self, role: str) -> None:
-        from ..core.errors import RoleplayError
-        from ..models.config import load_settings, save_role_model
-
         choice = self.current()
         if choice is None:
             return
         if not choice.usable:
             self.notify(f"Download it first: {choice.pull}", severity="warning")
             return
-        try:
-            path = save_role_model(role, choice.model, choice.api_base)
-            self.rp.settings = load_settings(self.rp.workspace)
-        except (RoleplayError, OSError) as exc:
-            self.notify(f"Not saved: {exc}", severity="error", timeout=12)
-            return
-        label = "customer" if role == "persona" else "evaluator"
-        self.notify(f"The {label} is now {choice.model} (saved in {path}).", timeout=8)
-        self._show_roles()
+        self.post_message(UseModel(role, choice.model, choice.api_base))
 
     def action_gateway(self) -> None:
-        from .gateway import GatewayModal
-
-        self.app.push_screen(GatewayModal(), self._gateway_given)
-
-    def _gateway_given(self, gateway) -> None:
-        from ..core.errors import RoleplayError
-        from ..models.config import load_settings, save_role_model
-
-        if gateway is None:
-            return
-        try:  # the key variable is checked by the config's own rule: a key is refused, never saved
-            save_role_model("persona", gateway.customer, gateway.url, gateway.key_env or None)
-            path = save_role_model("evaluator", gateway.evaluator, gateway.url, gateway.key_env or None)
-            self.rp.settings = load_settings(self.rp.workspace)
-        except (RoleplayError, OSError, ValueError) as exc:
-            self.notify(f"Not saved: {' '.join(str(exc).split())[:300]}", severity="error", timeout=15)
-            return
-        self.notify(f"Both roles now go through {gateway.url} (saved in {path}); `roleplay models check` tests "
-                    "them.", timeout=10)
-        self._show_roles()
+        self.post_message(AskGateway())
 
     def action_download(self) -> None:
         choice = self.current()
@@ -210,8 +194,8 @@ class ModelsScreen(AppScreen):
         from ..core.text import parse_json_object
         from ..models.config import RoleSettings
 
-        model = self.rp.model_factory(RoleSettings(role="evaluator", model=choice.model, api_base=choice.api_base,
-                                                   max_tokens=40, timeout=30))
+        model = self.model_factory(RoleSettings(role="evaluator", model=choice.model, api_base=choice.api_base,
+                                                max_tokens=40, timeout=30))
         started = time.monotonic()
         try:
             reply = await model.complete([{"role": "user", "content": 'Answer with JSON only: {"ok": true}'}],

@@ -1,23 +1,28 @@
 """Progress: scores per criterion over time, pass rate, sessions per week, the figures that
-moved, and the weakest criterion with two personas that train it (1 or 2 opens a brief)."""
+moved, and the weakest criterion with two personas that train it (1 or 2 asks the app to
+practise one: its brief opens over this screen)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from .widgets import STYLES, AppScreen
+from .flow import Practise
+from .widgets import STYLES
 
 if TYPE_CHECKING:
+    from ..content.persona import Persona
     from ..review.progress import Progress
 
 
-class ProgressScreen(AppScreen):
+class ProgressScreen(Screen):
     """How the learner is doing across sessions."""
 
     CSS_PATH = STYLES / "history.tcss"
@@ -32,8 +37,10 @@ class ProgressScreen(AppScreen):
         ("progress: back", "back", "Back to where you were"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, workspace: Path, personas: "list[Persona]") -> None:
         super().__init__()
+        self.workspace = workspace
+        self.personas = {p.id: p for p in personas}
         self.report: "Progress | None" = None
 
     def compose(self) -> ComposeResult:
@@ -51,10 +58,8 @@ class ProgressScreen(AppScreen):
         from ..review.index import session_index
         from ..review.progress import progress
 
-        library = self.rp.library
-        personas = list(library.personas.values()) if library else []
         try:
-            report = progress(session_index(self.rp.workspace), personas)
+            report = progress(session_index(self.workspace), list(self.personas.values()))
         except OSError as exc:
             self.app.call_from_thread(self.notify, f"cannot read the history: {exc}", severity="error", timeout=15)
             return
@@ -78,14 +83,11 @@ class ProgressScreen(AppScreen):
         return True
 
     def action_practise(self, index: int) -> None:
-        from .brief import BriefScreen
-
-        library = self.rp.library
-        if not self.report or index >= len(self.report.suggested) or library is None:
+        if not self.report or index >= len(self.report.suggested):
             return
-        persona = library.personas.get(self.report.suggested[index][0])
+        persona = self.personas.get(self.report.suggested[index][0])
         if persona is not None:
-            self.app.push_screen(BriefScreen(persona))
+            self.post_message(Practise(persona))
 
     def action_back(self) -> None:
         self.app.pop_screen()

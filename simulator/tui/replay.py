@@ -1,6 +1,7 @@
 """Replay: a saved session turn by turn, with the feedback attached to the turn it talks
 about, the frustration meter as it was then, and "try again from here" on any of the
-learner's turns (t), which starts a new live session from that point."""
+learner's turns (t): the screen dismisses with ``TryAgain(turn)`` and the app starts a new
+live session from that point; Esc dismisses with None (back to the feedback)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from typing import TYPE_CHECKING
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
+from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from .widgets import STYLES, AppScreen, FrustrationMeter, bubble_for_turn
+from .flow import TryAgain
+from .widgets import STYLES, FrustrationMeter, bubble_for_turn
 
 if TYPE_CHECKING:
     from ..practice.sessions import SessionRecord
 
 
-class ReplayScreen(AppScreen):
+class ReplayScreen(Screen["TryAgain | None"]):
     """Step through one session."""
 
     CSS_PATH = STYLES / "replay.tcss"
@@ -41,8 +44,7 @@ class ReplayScreen(AppScreen):
 
         self.record = record
         self.turns = [t for t in record.turns if t.speaker in ("customer", "learner", "hint")]
-        self.notes = turn_notes(record.evaluations[-1] if record.evaluations and
-                                isinstance(record.evaluations[-1], dict) else None)
+        self.notes = turn_notes(record.latest_evaluation())
         self.levels = frustration_at(record)
         self.position = next((i for i, t in enumerate(self.turns) if t.index == at_turn), 0)
 
@@ -105,11 +107,7 @@ class ReplayScreen(AppScreen):
         turn = self.current
         if turn is None or turn.speaker != "learner":
             return
-        conversation = self.rp.branch_conversation(self.record, turn.index)
-        if conversation is not None:
-            from .chat import ChatScreen
-
-            self.app.switch_screen(ChatScreen(conversation))
+        self.dismiss(TryAgain(turn.index))
 
     def action_close(self) -> None:
-        self.app.pop_screen()
+        self.dismiss(None)

@@ -10,15 +10,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
+from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.screen import Screen
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Markdown, Static
 
 if TYPE_CHECKING:
     from ..core.errors import Problem
+    from ..content.persona import Persona
     from ..practice.sessions import Turn
-    from .app import RoleplayApp
 
 STYLES = Path(__file__).resolve().parent  # the .tcss files (absolute: subclasses elsewhere still find them)
 
@@ -165,9 +166,15 @@ class SessionTable(DataTable):
     BINDINGS = [Binding("enter", "select_cursor", "Open", id="history.open")]
 
 
-class AppScreen(Screen):
-    """A screen of this app: ``rp`` is the app, typed."""
+# -- the brief, on its screen and over the chat --------------------------------------------------
 
-    @property
-    def rp(self) -> "RoleplayApp":
-        return self.app  # type: ignore[return-value]
+def brief_facts(persona: "Persona") -> str:
+    skills = ", ".join(s.replace("-", " ") for s in persona.skills)
+    return (f"Difficulty: {persona.difficulty} · Skills practised: {skills} · "
+            f"Turn limit: {persona.end.max_turns} of your messages")
+
+
+def brief_widgets(persona: "Persona") -> ComposeResult:
+    yield Static(brief_facts(persona), classes="brief-facts", markup=False)
+    with VerticalScroll(classes="brief-body", can_focus=True):
+        yield Markdown(persona.brief, classes="brief-text")
