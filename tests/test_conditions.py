@@ -138,4 +138,4 @@ async def test_a_careful_call_is_resolved_only_once_she_agrees_not_to_act_on_the
         assert not conv.ended  # the hold and the transfer alone do not end it
     assert conv.state.revealed == [0, 1]
     last = await conv.send(CAREFUL[-1])
-    assert conv.record.outcome == "resolved" and last.state["outcome"] == "resolved"
+    assert conv.record.outcome == "resolved" and last.state.outcome == "resolved"

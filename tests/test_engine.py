@@ -46,7 +46,7 @@ async def test_reply_streams_and_every_turn_is_on_disk(library, dana, workspace)
     record = read_journal(conv.record.folder)
     assert [t.speaker for t in record.turns] == ["customer", "learner", "customer"]
     assert record.turns[1].response_time_s is not None
-    assert record.turns[2].state["frustration"] == conv.state.frustration
+    assert record.turns[2].state.frustration == conv.state.frustration
     saved = json.loads((conv.record.folder / "session.json").read_text())
     assert saved["version"] == 1 and len(saved["turns"]) == 3
 
@@ -57,7 +57,7 @@ async def test_jargon_raises_frustration_by_rules(library, dana, workspace):
     before = conv.state.frustration
     turn = await conv.send("Your proration was applied at the start of the billing cycle.")
     assert conv.state.frustration == before + 1
-    assert any("jargon" in r for r in turn.state["decision"]["reasons"])
+    assert any("jargon" in r for r in turn.state.decision["reasons"])
 
 
 async def test_director_calms_and_reveals_hidden_fact(library, dana, workspace):
@@ -85,8 +85,8 @@ async def test_unreadable_director_falls_back_to_rules(library, dana, workspace)
     model = ScriptedModel(replies=["Hm."], directions=["I think she calms down a bit maybe"])
     conv = start(library, dana, model, workspace)
     turn = await conv.send("Our escalation matrix requires a ticket.")
-    assert turn.state["decision"]["source"] == "rules"
-    assert any("unreadable" in r for r in turn.state["decision"]["reasons"])
+    assert turn.state.decision["source"] == "rules"
+    assert any("unreadable" in r for r in turn.state.decision["reasons"])
 
 
 async def test_resolved_ends_with_words_kept(library, dana, workspace):
@@ -504,7 +504,7 @@ async def test_try_again_from_a_turn_continues_with_the_exact_state_there(librar
     again = Conversation.branch(original, 3, ScriptedModel(replies=["Thank you."]), workspace=workspace,
                                 use_director=False)
     assert [t.index for t in again.turns] == [0, 1, 2] and again.turns[1].text == "Calm down, policy is policy."
-    assert again.state.frustration == at_three["frustration"] and again.state.learner_turns == 1
+    assert again.state.frustration == at_three.frustration and again.state.learner_turns == 1
     assert again.record.persona == original.persona and again.record.rubric == original.rubric
     await again.send("I'm sorry, that must be frustrating. I can see the bill went up without warning.")
     assert again.turns[3].index == 3 and again.turns[3].speaker == "learner"
@@ -514,4 +514,4 @@ async def test_try_again_from_a_turn_continues_with_the_exact_state_there(librar
     saved = read_journal(again.record.folder)
     measured = measure(saved)
     assert measured.learner_turns == 1 and measured.apologies == 1  # the new part only
-    assert measured.frustration_path[0] == at_three["frustration"]
+    assert measured.frustration_path[0] == at_three.frustration

@@ -16,9 +16,10 @@ from simulator.grading.report import evaluation_text, render_report
 from simulator.models.config import CAPABLE, RoleSettings
 from simulator.practice.engine import Conversation
 from simulator.practice.evaluation import Evaluation, UnreadableEvaluation, read_evaluation
-from simulator.practice.sessions import Journal, read_journal, read_session
+from simulator.practice.sessions import Journal, TurnState, read_journal, read_session
 from simulator.review.export import session_markdown
 from simulator.review.index import summarise
+from simulator.review.replay import frustration_at
 
 
 @pytest.fixture
@@ -92,6 +93,17 @@ def test_an_old_session_reads_typed_and_writes_back_the_same_json(tmp_path, file
     assert json.dumps(record.to_dict()["evaluations"], sort_keys=True) == json.dumps(old, sort_keys=True)
     Journal(folder).snapshot(record)
     assert json.loads((folder / "session.json").read_text())["evaluations"] == old
+
+
+@pytest.mark.parametrize("files", [("session.json",), ("journal.jsonl",)])
+def test_an_old_sessions_turn_states_read_typed_and_write_back_the_same(tmp_path, files):
+    record = read_session(copied(tmp_path, *files))
+    old = json.loads((OLD / "session.json").read_text())["turns"]
+    reply = record.turns[-1]
+    assert isinstance(reply.state, TurnState) and isinstance(reply.state.frustration, int)
+    assert reply.state.outcome is None and reply.state.decision["source"] and reply.state.move
+    assert frustration_at(record)[reply.index] == reply.state.frustration
+    assert json.dumps(record.to_dict()["turns"], sort_keys=True) == json.dumps(old, sort_keys=True)
 
 
 @pytest.mark.parametrize("damage", [

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from simulator.grading.metrics import INFORMS, classify_question, measure, split_sentences, summary_lines
-from simulator.practice.sessions import SessionRecord, Turn
+from simulator.practice.sessions import SessionRecord, Turn, TurnState
 
 T0 = datetime(2026, 3, 2, 10, 0, 0, tzinfo=timezone.utc)
 
@@ -48,7 +48,7 @@ def session(*lines, persona=None, rubric=None, outcome=None, ended_at=None) -> S
 
 
 def state(frustration, revealed=(), outcome=None):
-    return {"frustration": frustration, "revealed": list(revealed), "outcome": outcome}
+    return TurnState(frustration=frustration, revealed=list(revealed), outcome=outcome)
 
 
 # -- a whole session -------------------------------------------------------------------------

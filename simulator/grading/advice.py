@@ -78,7 +78,8 @@ def turn_faults(record: "SessionRecord", measured: "Measurements",
     frustration = int(((persona.get("frustration") or {}).get("start")) or 0)
     for turn in record.turns:
         if turn.speaker == "customer":
-            frustration = int((turn.state or {}).get("frustration", frustration) or 0)
+            if turn.state and turn.state.frustration is not None:
+                frustration = turn.state.frustration
             continue
         if turn.speaker != "learner" or turn.index < record.graded_from:
             continue

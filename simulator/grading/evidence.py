@@ -377,7 +377,8 @@ def _signals(record: "SessionRecord", readings: Mapping[int, "Reading"] | None =
             if not asked:
                 asked = _content(turn.text)
             asked |= {w for s in split_sentences(turn.text) if s.rstrip().endswith("?") for w in _content(s)}
-            peak = (turn.state or {}).get("frustration", peak) or 0
+            if turn.state and turn.state.frustration is not None:
+                peak = turn.state.frustration
             upset = upset or (peak >= UPSET and turn.index >= record.graded_from)
             continue
         if turn.speaker != "learner" or turn.index < record.graded_from:  # a try-again: its new part only

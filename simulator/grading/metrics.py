@@ -69,7 +69,7 @@ from datetime import datetime
 from typing import Any
 
 from ..core.text import jargon_in, reading_ease, split_sentences
-from ..practice.sessions import SessionRecord, Turn
+from ..practice.sessions import SessionRecord, Turn, TurnState
 from .manipulation import MANIPULATION_PATTERNS, manipulation_in
 from .questions import classify_question
 from .repeats import INFO_TYPES, REQUEST, asks_for, given_in, name_parts, name_pattern, normalised, question_stems
@@ -177,7 +177,7 @@ class Measurements:
         return {name: copy.deepcopy(getattr(self, name)) for name in self.__dataclass_fields__}
 
 
-States = list[tuple[Turn, dict[str, Any]]]  # each customer turn that carries a state, with it
+States = list[tuple[Turn, TurnState]]  # each customer turn that carries a state, with it
 
 
 def measure(record: SessionRecord) -> Measurements:
@@ -188,7 +188,7 @@ def measure(record: SessionRecord) -> Measurements:
     graded_from = getattr(record, "graded_from", 0)  # a try-again is measured from the turn it branched at
     learner = [t for t in turns if t.speaker == "learner" and t.index >= graded_from]
     customer = [t for t in turns if t.speaker == "customer" and t.index >= graded_from]
-    states = [(t, t.state) for t in turns if t.speaker == "customer" and isinstance(t.state, dict)]
+    states = [(t, t.state) for t in turns if t.speaker == "customer" and t.state is not None]
     names = name_parts(persona.get("name"))
     m = Measurements()
     _time(m, record, learner)
@@ -222,9 +222,9 @@ def _time(m: Measurements, record: SessionRecord, learner: list[Turn]) -> None:
 
 
 def _outcome(m: Measurements, record: SessionRecord, learner: list[Turn], states: States) -> None:
-    m.outcome = record.outcome or next((s.get("outcome") for _t, s in reversed(states) if s.get("outcome")), None)
+    m.outcome = record.outcome or next((s.outcome for _t, s in reversed(states) if s.outcome), None)
     if m.outcome == "resolved":
-        resolved_at = next((t.index for t, s in states if s.get("outcome") == "resolved"), None)
+        resolved_at = next((t.index for t, s in states if s.outcome == "resolved"), None)
         m.turns_to_resolution = (len([t for t in learner if t.index < resolved_at]) if resolved_at is not None
                                  else len(learner))
 
@@ -326,18 +326,18 @@ def _frustration_and_facts(m: Measurements, persona: dict[str, Any], learner: li
                            graded_from: int) -> None:
     first_learner = learner[0].index if learner else None
     opening = next((s for t, s in reversed(states) if first_learner is None or t.index < first_learner), None)
-    start_level = opening.get("frustration") if opening else None
+    start_level = opening.frustration if opening else None
     if not isinstance(start_level, int):
         start_level = _as_dict(persona.get("frustration")).get("start")
     if isinstance(start_level, int):
         m.frustration_path.append(start_level)
     for t, s in states:
-        if (first_learner is not None and t.index > first_learner) and isinstance(s.get("frustration"), int):
-            m.frustration_path.append(s["frustration"])
+        if (first_learner is not None and t.index > first_learner) and isinstance(s.frustration, int):
+            m.frustration_path.append(s.frustration)
     hidden = _as_list(persona.get("hidden"))
-    seen: set[int] = {i for t, s in states if t.index < graded_from for i in _as_list(s.get("revealed"))}
+    seen: set[int] = {i for t, s in states if t.index < graded_from for i in s.revealed}
     for t, s in states:
-        for i in _as_list(s.get("revealed")):
+        for i in s.revealed:
             if isinstance(i, int) and i not in seen:
                 seen.add(i)
                 fact = _as_dict(hidden[i]).get("fact") if 0 <= i < len(hidden) else None

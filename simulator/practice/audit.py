@@ -380,9 +380,9 @@ def audit_session(record: "SessionRecord") -> list[TurnAudit]:
         if turn.speaker == "learner":
             last_learner = turn.text
         elif turn.index > 0:
-            state = turn.state or {}
-            ending = state.get("outcome") if state.get("outcome") in ("resolved", "gave_up", "turn_limit") else None
-            revealed = list(state.get("revealed") or revealed)
+            state = turn.state
+            ending = state.outcome if state and state.outcome in ("resolved", "gave_up", "turn_limit") else None
+            revealed = list(state.revealed or revealed) if state else revealed
             ctx = AuditContext(persona=persona, jargon=jargon, revealed=revealed,
                                earlier_customer=list(earlier_customer), earlier_text="\n".join(said),
                                last_learner=last_learner, ending=ending)

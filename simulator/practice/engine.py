@@ -61,6 +61,7 @@ from .sessions import (
     Journal,
     SessionRecord,
     Turn,
+    TurnState,
     cannot_start,
     new_session_id,
     now_iso,
@@ -103,8 +104,9 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
 
     def _restore_state(self) -> None:
         """The conversation's state as the record's last turn left it."""
-        last_state = next((t.state for t in reversed(self.record.turns) if t.state), None)
-        self.state = (reader(ConversationState).validate_python(last_state) if last_state
+        last_state = next((t.state for t in reversed(self.record.turns) if t.state and t.state.frustration is not None),
+                          None)
+        self.state = (reader(ConversationState).validate_python(last_state.to_dict()) if last_state
                       else ConversationState(frustration=self.persona.frustration.start))
         self.state.outcome = self.record.outcome
 
@@ -122,7 +124,7 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
         conversation = cls(persona, rubric, model, record, journal, **kwargs)
         with conversation._first_writes():
             conversation._add(Turn(index=0, speaker="customer", text=persona.opening,
-                                   state=conversation.state.to_dict()))
+                                   state=TurnState(**conversation.state.to_dict())))
             conversation._wait_written()
         return conversation
 
@@ -344,8 +346,8 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
         latency = round(sum(c.get("latency_s") or 0 for c in self._last_calls), 3)
         turn = Turn(index=self._next_index(), speaker="customer", text=reply, latency_s=latency,
                     first_token_s=shown[0] if shown else None, calls=self._last_calls, guard=guard_events,
-                    state={**self.state.to_dict(), "outcome": ending, "decision": decision.to_dict(),
-                           "move": move.to_dict()})
+                    state=TurnState(**{**self.state.to_dict(), "outcome": ending, "decision": decision.to_dict(),
+                                       "move": move.to_dict()}))
         self._add(turn)
         await self._written()
         self._last_customer_at = self.clock()
@@ -353,5 +355,5 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
             self.end(ending, {"resolved": "the customer's problem was resolved",
                               "gave_up": "the customer gave up",
                               "turn_limit": f"the turn limit ({self.max_turns}) was reached"}[ending])
-            turn.state["outcome"] = ending
+            turn.state.outcome = ending
         return turn

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .sessions import Journal, SessionRecord, Turn
+from .sessions import Journal, SessionRecord, Turn, TurnState
 
 if TYPE_CHECKING:
     from ..content.persona import Persona
@@ -33,7 +33,7 @@ def scripted_record(persona: "Persona", rubric: "Rubric", learner: list[str], cu
                            persona=persona.model_dump(mode="json"), rubric_id=rubric.id,
                            rubric=rubric.model_dump(mode="json"), models={"persona": "scripted"})
     record.turns.append(Turn(index=0, speaker="customer", text=persona.opening, at=clock.isoformat(),
-                             state={"frustration": level, "revealed": []}))
+                             state=TurnState(frustration=level)))
     for n, line in enumerate(learner, 1):
         wait = float(response_times[n - 1]) if response_times and n <= len(response_times) else 15.0
         clock += timedelta(seconds=wait)
@@ -41,9 +41,9 @@ def scripted_record(persona: "Persona", rubric: "Rubric", learner: list[str], cu
                                  response_time_s=wait))
         level = frustration[n - 1] if frustration and n <= len(frustration) else level
         shown += [i for i in (revealed or {}).get(n, []) if i not in shown]
-        state = {"frustration": level, "revealed": list(shown)}
+        state = TurnState(frustration=level, revealed=list(shown))
         if n == len(learner) and outcome in ("resolved", "gave_up"):
-            state["outcome"] = outcome
+            state.outcome = outcome
         clock += timedelta(seconds=2)
         reply = customer[min(n, len(customer)) - 1] if customer else "Okay."
         record.turns.append(Turn(index=len(record.turns), speaker="customer", text=reply, at=clock.isoformat(),

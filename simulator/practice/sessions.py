@@ -60,6 +60,25 @@ def now_iso() -> str:
 
 
 @dataclass
+class TurnState:
+    """The conversation's state after a turn: the fields of practice.director.ConversationState
+    (each optional: a file written by hand or by an earlier roleplay may leave one out) and,
+    on a customer reply, what decided it (the director's decision and the customer's move)."""
+
+    frustration: int | None = None  # 0-10
+    revealed: list[int] = field(default_factory=list)  # indices into persona.hidden
+    given: list[int] = field(default_factory=list)  # indices into persona.facts already told
+    outcome: str | None = None  # resolved | gave_up | ended_by_learner | turn_limit
+    learner_turns: int | None = None
+    decision: Any = None  # the director's decision (practice.director.Decision.to_dict())
+    move: Any = None  # the customer's move (practice.moves.Move.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """As saved: what is not known is left out (``outcome`` is always written)."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k == "outcome"}
+
+
+@dataclass
 class Turn:
     """One message in the conversation."""
 
@@ -71,13 +90,14 @@ class Turn:
     latency_s: float | None = None  # customer/hint: model time for the reply
     first_token_s: float | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)  # gateway call records (no keys)
-    state: dict[str, Any] | None = None  # conversation state after this turn
+    state: TurnState | None = None  # conversation state after this turn
     guard: list[dict[str, Any]] = field(default_factory=list)  # guard decisions for this reply
     acts: list[str] = field(default_factory=list)  # learner: what the message does (practice.meaning), best first
     read_by: str | None = None  # learner: how it was read, "embeddings" or "stems"; None: not read when sent
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["state"] = self.state.to_dict() if self.state is not None else None
         return {k: v for k, v in data.items() if v not in (None, [], {})} | {"text": self.text}
 
 
@@ -404,6 +424,8 @@ def type_problem(value: Any, hint: Any, where: str) -> str | None:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
+    if cls is Turn:  # a turn's state is read as its object, each known key checked (STATE_TYPES)
+        return dict(get_type_hints(cls)) | {"state": dict[str, Any] | None}
     if cls is not SessionRecord:
         return dict(get_type_hints(cls))
     from . import evaluation

@@ -49,8 +49,8 @@ def frustration_at(record: "SessionRecord") -> dict[int, int]:
     level = int(((record.persona.get("frustration") or {}).get("start")) or 0)
     out: dict[int, int] = {}
     for turn in record.turns:
-        if turn.speaker == "customer" and isinstance((turn.state or {}).get("frustration"), int):
-            level = turn.state["frustration"]
+        if turn.speaker == "customer" and turn.state and isinstance(turn.state.frustration, int):
+            level = turn.state.frustration
         out[turn.index] = level
     return out
 
