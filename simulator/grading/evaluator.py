@@ -47,7 +47,7 @@ from ..core.errors import ModelError
 from ..core.text import parse_json_object
 from ..models.config import CAPABLE
 from ..models.gateway import ModelClient
-from ..practice.evaluation import Evaluation
+from ..practice.evaluation import GAP, Evaluation
 from ..practice.sessions import Journal, SessionRecord, now_iso
 from .advice import weakest_turns
 from .evidence import evidence_criteria, session_readings
@@ -231,9 +231,6 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
         "wall_time_s": round((datetime.now(timezone.utc) - started).total_seconds(), 3),
         "pending_reason": str(failure) if failure else None,
     }
-
-
-GAP = 1.5  # points on the rubric's scale between the judge and the evidence rules that a trainer should see
 
 
 def compare_with_evidence(criteria: list[dict[str, Any]], evidence: dict[str, dict[str, Any]]) -> None:

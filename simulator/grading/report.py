@@ -10,7 +10,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..practice.evaluation import CriterionGrade, Evaluation
+from ..practice.evaluation import GAP, CriterionGrade, Evaluation
 from ..practice.sessions import SessionRecord
 from .metrics import Measurements, summary_lines
 
@@ -89,7 +89,8 @@ def _criterion_text(c: CriterionGrade, low: int, high: int) -> CriterionText:
     if c.evidence_score is not None and not c.fallback:
         evidence_rules = f"Evidence rules: {c.evidence_score}/{high}. {c.evidence_reason or ''}".rstrip()
     return CriterionText(
-        id=c.id, name=c.label, points=f"{c.score}", score=f"{c.score}/{high}", mark=" ⚑" if c.gap else " ᵉ" if c.fallback else "",
+        id=c.id, name=c.label, points=f"{c.score}", score=f"{c.score}/{high}",
+        mark=" ⚑" if c.gap else " ᵉ" if c.fallback else "",
         bar=score_bar(c.score, low, high), turns=", ".join(f"t{e.turn}" for e in c.evidence) or "—",
         first_turn=c.evidence[0].turn if c.evidence else None, reason=c.reason or NO_REASON,
         quotes=[(e.turn, quoted(e.quote)) for e in c.evidence], tip=c.improvement,
@@ -114,8 +115,9 @@ def evaluation_text(evaluation: Evaluation) -> EvaluationText:
         verdict="PASS" if overall.passed else "NOT YET",
         result=f"{overall.score:.2f} of {high}{pass_mark}",
         graded_by=evaluation.judge_model or "an unnamed judge", by_evidence=evaluation.by_evidence,
-        note=evaluation.note, note_mark="ⓘ" if evaluation.by_evidence else "⚠", strengths=list(evaluation.strengths), changes=list(evaluation.changes),
-        gaps=("The judge and the evidence rules differ by 1.5 or more on: " + ", ".join(gaps)) if gaps else "",
+        note=evaluation.note, note_mark="ⓘ" if evaluation.by_evidence else "⚠",
+        strengths=list(evaluation.strengths), changes=list(evaluation.changes),
+        gaps=f"The judge and the evidence rules differ by {GAP:g} or more on: {', '.join(gaps)}" if gaps else "",
         not_observed=(f"Not observed, so not counted in the score: {', '.join(unseen)} (no message showed it "
                       "either way)") if unseen else "",
         criteria=[_criterion_text(c, low, high) for c in evaluation.criteria],

@@ -20,13 +20,14 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 FORMAT = "roleplay-evaluation"
 VERSION = 1
+GAP = 1.5  # points on the rubric's scale between the judge and the evidence rules that a trainer should see
 
 
 def _number(value: Any) -> Any:
     """A number as JSON has it: never true/false or text, always finite and within 64 bits."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError("expected a number")
-    if isinstance(value, float) and not math.isfinite(value) or isinstance(value, int) and not -2 ** 63 <= value < 2 ** 63:
+    if not (math.isfinite(value) if isinstance(value, float) else -2 ** 63 <= value < 2 ** 63):
         raise ValueError("a number out of range")
     return value
 
@@ -67,7 +68,7 @@ class CriterionGrade(Part):
     observed: bool = True  # False: no evidence either way, left out of the overall score
     evidence_score: Number | None = None  # the evidence rules' score beside a judged one
     evidence_reason: str | None = None
-    gap: bool = False  # the judge and the evidence rules differ by GAP or more
+    gap: bool = False  # the judge and the evidence rules differ by GAP points or more
 
     @property
     def label(self) -> str:
