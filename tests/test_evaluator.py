@@ -366,7 +366,7 @@ def test_the_active_listening_tip_is_made_from_this_call_not_another_persona(lib
     mei = library.persona("polite-transfer-limit")
     record = scripted_record(mei, library.rubric_for(mei), ["How can I help?", "Okay."],
                              ["My nephew is renovating his kitchen and I need to send him $9,000 today.", "Yes."])
-    tips = {c["id"]: c["improvement"] for c in evidence_criteria(record, library.rubric_for(mei), measure(record))}
+    tips = {c.id: c.improvement for c in evidence_criteria(record, library.rubric_for(mei), measure(record))}
     tip = tips["active-listening"]
     assert "bill" not in tip
     assert '"So your nephew is renovating his kitchen and you need to send him $9,000 today?"' in tip

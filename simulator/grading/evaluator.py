@@ -47,7 +47,7 @@ from ..core.errors import ModelError
 from ..core.text import parse_json_object
 from ..models.config import CAPABLE
 from ..models.gateway import ModelClient
-from ..practice.evaluation import GAP, Evaluation
+from ..practice.evaluation import GAP, CriterionGrade, Evaluation, Overall
 from ..practice.sessions import Journal, SessionRecord, now_iso
 from .advice import weakest_turns
 from .evidence import evidence_criteria, session_readings
@@ -115,7 +115,9 @@ def _judge_call(judge: ModelClient, prompt: str, schema: dict[str, Any], max_tok
 
 
 async def judge_criterion(judge: ModelClient, criterion: Criterion, rubric: Rubric, record: SessionRecord,
-                          measured_lines: list[str], calls: list[dict[str, Any]]) -> dict[str, Any]:
+                          measured_lines: list[str], calls: list[dict[str, Any]]
+                          ) -> tuple[CriterionGrade, list[dict[str, Any]]]:
+    """One criterion judged: its grade, and what was dropped from the judge's reply."""
     call = _judge_call(judge, criterion_prompt(criterion, rubric, record, measured_lines),
                        criterion_schema(rubric), 400, calls)
 
@@ -123,9 +125,9 @@ async def judge_criterion(judge: ModelClient, criterion: Criterion, rubric: Rubr
         return check_criterion(parse_json_object(reply.text, want="score"), reply.text, criterion, rubric, record,
                                final=final)
 
-    result, _, attempts = await _with_output_retries(call, check)
-    result["attempts"] = attempts
-    return result
+    (grade, dropped), _, attempts = await _with_output_retries(call, check)
+    grade.attempts = attempts
+    return grade, dropped
 
 
 async def judge_overall(judge: ModelClient, rubric: Rubric, record: SessionRecord, measured_lines: list[str],
@@ -139,15 +141,15 @@ async def judge_overall(judge: ModelClient, rubric: Rubric, record: SessionRecor
     return result
 
 
-def overall_score(criteria: list[dict[str, Any]], rubric: Rubric, measured: Measurements | None = None
+def overall_score(criteria: list[CriterionGrade], rubric: Rubric, measured: Measurements | None = None
                   ) -> tuple[float, bool]:
     """The weighted mean of the criterion scores, and whether it reaches the pass mark. A
     criterion not observed (``observed`` False: no evidence either way, :mod:`.evidence`) is
     left out of the mean, unless none was observed. A session with a turn that tried to
     instruct the grader does not pass, whatever its mean."""
-    criteria = [c for c in criteria if c.get("observed", True)] or criteria
-    total_weight = sum(c["weight"] for c in criteria)
-    score = sum(c["score"] * c["weight"] for c in criteria) / total_weight
+    criteria = [c for c in criteria if c.observed] or criteria
+    total_weight = sum(c.weight for c in criteria)
+    score = sum(c.score * c.weight for c in criteria) / total_weight
     flagged = bool(measured and measured.grader_manipulation_flags)
     return round(score, 2), score >= rubric.pass_mark and not flagged
 
@@ -169,7 +171,7 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
     limit = asyncio.Semaphore(CONCURRENCY)
     total = len(rubric.criteria) + 1
     done = 0
-    judged: dict[str, dict[str, Any]] = {}
+    judged: dict[str, tuple[CriterionGrade, list[dict[str, Any]]]] = {}
     unusable: dict[str, str] = {}  # criterion id (or "overall") -> why its reply could not be used
     overall: dict[str, Any] | None = None
 
@@ -207,60 +209,62 @@ async def judge_session(record: SessionRecord, rubric: Rubric, judge: ModelClien
         if not isinstance(exc, ModelError):
             raise exc from None
         failure = exc
-    evidence = {c["id"]: c for c in evidence_criteria(record, rubric, measured)}
+    evidence = {c.id: c for c in evidence_criteria(record, rubric, measured)}
     failed = f"the judge call failed: {failure}" if failure else "the judge call did not finish"
-    criteria = []
+    criteria: list[CriterionGrade] = []
     for c in rubric.criteria:
         if c.id in judged:
-            criteria.append(judged[c.id])
+            criteria.append(judged[c.id][0])
         else:
-            criteria.append({**evidence[c.id], "fallback": unusable.get(c.id, failed)})
+            fallen = evidence[c.id].model_copy(deep=True)
+            fallen.fallback = unusable.get(c.id, failed)
+            criteria.append(fallen)
     compare_with_evidence(criteria, evidence)
-    score, passed = overall_score(criteria, rubric, measured)
     if overall is None:
         overall = {**evidence_summary(criteria, rubric), "dropped": []}
     return {
-        "criteria": criteria,
-        "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale),
-                    "not_observed": [c["id"] for c in criteria if not c.get("observed", True)]},
+        "criteria": criteria, "overall": overall_of(criteria, rubric, measured),
         "strengths": overall["strengths"], "changes": overall["changes"],
         "better_replies": overall["better_replies"],
-        "fell_back": [c["id"] for c in criteria if c.get("fallback")],
-        "dropped": [d for c in criteria for d in c.pop("dropped", [])] + overall["dropped"],
+        "fell_back": [c.id for c in criteria if c.fallback],
+        "dropped": [d for grade, dropped in judged.values() for d in dropped] + overall["dropped"],
         "calls": calls,
         "wall_time_s": round((datetime.now(timezone.utc) - started).total_seconds(), 3),
         "pending_reason": str(failure) if failure else None,
     }
 
 
-def compare_with_evidence(criteria: list[dict[str, Any]], evidence: dict[str, dict[str, Any]]) -> None:
+def overall_of(criteria: list[CriterionGrade], rubric: Rubric, measured: Measurements) -> Overall:
+    score, passed = overall_score(criteria, rubric, measured)
+    return Overall(score=score, passed=passed, pass_mark=rubric.pass_mark, scale=list(rubric.scale),
+                   not_observed=[c.id for c in criteria if not c.observed])
+
+
+def compare_with_evidence(criteria: list[CriterionGrade], evidence: dict[str, CriterionGrade]) -> None:
     """Put the evidence rules' score beside each judged one; mark a gap of ``GAP`` or more."""
     for c in criteria:
-        if (e := evidence.get(c["id"])) is not None:
-            c["evidence_score"] = e["score"]
-            c["evidence_reason"] = e["reason"]
-            c["gap"] = abs(c["score"] - e["score"]) >= GAP
+        if (e := evidence.get(c.id)) is not None:
+            c.evidence_score = e.score
+            c.evidence_reason = e.reason
+            c.gap = abs(c.score - e.score) >= GAP
 
 
-def evidence_summary(criteria: list[dict[str, Any]], rubric: Rubric) -> dict[str, Any]:
+def evidence_summary(criteria: list[CriterionGrade], rubric: Rubric) -> dict[str, Any]:
     """Strengths and changes read from the criterion scores (no model)."""
-    ranked = sorted(criteria, key=lambda c: (c["score"], -c["weight"]))
+    ranked = sorted(criteria, key=lambda c: (c.score, -c.weight))
     low, high = rubric.scale
-    strong = [c for c in reversed(ranked) if c["score"] >= low + 0.75 * (high - low)]
-    return {"strengths": [f"{c['name']}: {c['reason'].removeprefix('From the transcript: ').rstrip('.')}"
+    strong = [c for c in reversed(ranked) if c.score >= low + 0.75 * (high - low)]
+    return {"strengths": [f"{c.name}: {c.reason.removeprefix('From the transcript: ').rstrip('.')}"
                           for c in strong][:3],
-            "changes": [f"{c['name']}: {c['improvement']}" for c in ranked if c["improvement"]][:3],
+            "changes": [f"{c.name}: {c.improvement}" for c in ranked if c.improvement][:3],
             "better_replies": []}
 
 
 def evidence_evaluation(record: SessionRecord, rubric: Rubric, measured: Measurements) -> dict[str, Any]:
     """The judged part's shape, scored from the transcript alone (no model is called)."""
     criteria = evidence_criteria(record, rubric, measured)
-    score, passed = overall_score(criteria, rubric, measured)
     return {
-        "criteria": criteria,
-        "overall": {"score": score, "passed": passed, "pass_mark": rubric.pass_mark, "scale": list(rubric.scale),
-                    "not_observed": [c["id"] for c in criteria if not c.get("observed", True)]},
+        "criteria": criteria, "overall": overall_of(criteria, rubric, measured),
         **evidence_summary(criteria, rubric), "fell_back": [], "dropped": [], "calls": [], "wall_time_s": 0.0,
     }
 
@@ -297,7 +301,7 @@ async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *,
             judged = {**evidence_evaluation(record, rubric, measured), "pending_reason": str(exc),
                       "fell_back": rubric.criterion_ids}
             for c in judged["criteria"]:
-                c["fallback"] = f"the judge call failed: {exc}"
+                c.fallback = f"the judge call failed: {exc}"
     pending = judged.pop("pending_reason", None)
     fell_back = judged["fell_back"]
     every = bool(fell_back) and len(fell_back) == len(rubric.criteria)
@@ -306,9 +310,9 @@ async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *,
     elif every:
         note = (f"The judge ({judge.model}) could not grade this session, so every criterion was scored from "
                 f"evidence in the transcript by documented rules (simulator/grading/evidence.py): "
-                f"{pending or judged['criteria'][0]['fallback']}.")
+                f"{pending or judged['criteria'][0].fallback}.")
     elif fell_back:
-        names = ", ".join(c["name"] for c in judged["criteria"] if c.get("fallback"))
+        names = ", ".join(c.name for c in judged["criteria"] if c.fallback)
         note = f"Scored from evidence because the judge could not: {names} (see each criterion for why)."
     else:
         note = ""

@@ -101,6 +101,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..core.text import acknowledges, dismisses, second_person, split_sentences, stems
 from ..practice.coach import OFFER_ACTS, is_offer, reading_for
+from ..practice.evaluation import CriterionGrade
 
 if TYPE_CHECKING:
     from ..content.rubric import Rubric
@@ -436,9 +437,9 @@ NOT_OBSERVED = ("not observed: no evidence either way in this session (no messag
 
 
 def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Measurements",
-                      readings: Mapping[int, "Reading"] | None = None) -> list[dict[str, Any]]:
-    """Every criterion of ``rubric`` scored from the transcript, in the evaluation's criterion
-    shape (id, name, weight, score, reason, evidence, improvement), plus ``rule`` and
+                      readings: Mapping[int, "Reading"] | None = None) -> list[CriterionGrade]:
+    """Every criterion of ``rubric`` scored from the transcript, as the evaluation's criterion
+    grade (id, name, weight, score, reason, evidence, improvement), with ``rule`` and
     ``observed`` (False: no evidence either way, not counted in the overall score).
     ``readings``: the learner turns' readings by turn index (default: read now, once per session)."""
     if readings is None:
@@ -606,9 +607,9 @@ def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Meas
             reason, raw = NOT_OBSERVED, min(raw, 3)
         score5 = _clamp(raw)
         score = _clamp_scale(low + (score5 - 1) * (high - low) / 4, low, high)
-        criteria.append({"id": criterion.id, "name": criterion.name, "weight": criterion.weight, "score": score,
-                         "reason": f"From the transcript: {reason}.", "evidence": evidence, "improvement": tip,
-                         "rule": "simulator/grading/evidence.py", "observed": observed, "repairs": [], "dropped": []})
+        criteria.append(CriterionGrade(id=criterion.id, name=criterion.name, weight=criterion.weight, score=score,
+                                       reason=f"From the transcript: {reason}.", evidence=evidence, improvement=tip,
+                                       rule="simulator/grading/evidence.py", observed=observed))
     return criteria
 
 

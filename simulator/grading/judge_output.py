@@ -12,6 +12,7 @@ from typing import Any
 from ..content.rubric import Criterion, Rubric
 from ..core.text import neutralise_turn
 from ..practice.coach import advice_problem
+from ..practice.evaluation import CriterionGrade
 from ..practice.sessions import SessionRecord
 
 
@@ -74,9 +75,10 @@ def _score(value: Any) -> int | None:
 
 
 def check_criterion(data: dict[str, Any] | None, raw: str, criterion: Criterion, rubric: Rubric,
-                    record: SessionRecord, *, final: bool) -> dict[str, Any]:
-    """Validate one criterion's judgement. Raises JudgeOutputError (to retry) unless
-    ``final``, where it repairs what it can and records how."""
+                    record: SessionRecord, *, final: bool) -> tuple[CriterionGrade, list[dict[str, Any]]]:
+    """One criterion's judgement, checked, and what was dropped from it (quotes that are not in
+    the transcript). Raises JudgeOutputError (to retry) unless ``final``, where it repairs what
+    it can and records how."""
     low, high = rubric.scale
     repairs: list[str] = []
     if data is None:
@@ -117,10 +119,9 @@ def check_criterion(data: dict[str, Any] | None, raw: str, criterion: Criterion,
         if turn != found[0]:
             repairs.append(f"quote moved from turn {turn} to turn {found[0]}, where it is")
         evidence.append({"turn": found[0], "quote": found[1]})
-    return {"id": criterion.id, "name": criterion.name, "weight": criterion.weight, "score": score,
-            "reason": _text(data.get("reason"), 600),
-            "evidence": evidence, "improvement": _text(data.get("improvement"), 400),
-            "repairs": repairs, "dropped": dropped}
+    return CriterionGrade(id=criterion.id, name=criterion.name, weight=criterion.weight, score=score,
+                          reason=_text(data.get("reason"), 600), evidence=evidence,
+                          improvement=_text(data.get("improvement"), 400), repairs=repairs), dropped
 
 
 def check_overall(data: dict[str, Any] | None, record: SessionRecord, *, final: bool) -> dict[str, Any]:
