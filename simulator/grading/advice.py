@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 from ..core.text import dismisses, plain_words, reading_ease, split_sentences
 from ..practice.coach import acknowledges_customer, is_offer, reading_for
+from ..practice.evaluation import WeakTurn
 from .evidence import (NEGATIVE, NEGATIVE_ACTS, _sentence_doing, act_facts, dismissive_acts, session_readings,
                        workspace_of)
 
@@ -141,9 +142,9 @@ def turn_faults(record: "SessionRecord", measured: "Measurements",
 
 
 def weakest_turns(record: "SessionRecord", rubric: "Rubric", measured: "Measurements",
-                  limit: int = LIMIT, readings: "Mapping[int, Reading] | None" = None) -> list[dict[str, Any]]:
-    """The ``limit`` learner turns with the most weighted faults, in turn order:
-    ``{turn, original, weight, faults: [{what, criterion, criterion_name, instead}]}``."""
+                  limit: int = LIMIT, readings: "Mapping[int, Reading] | None" = None) -> list[WeakTurn]:
+    """The ``limit`` learner turns with the most weighted faults, in turn order, each with its
+    faults (what, the criterion and its name, what to do instead), worst first."""
     weights = {c.id: c.weight for c in rubric.criteria}
     names = {c.id: c.name for c in rubric.criteria}
     learner = {t.index: t.text for t in record.turns if t.speaker == "learner"}
@@ -155,7 +156,7 @@ def weakest_turns(record: "SessionRecord", rubric: "Rubric", measured: "Measurem
                 f["criterion"], f["criterion"].replace("-", " ").capitalize())
             total += f["severity"] * (max(weights.values(), default=1) if f["criterion"] == "*"
                                       else weights.get(f["criterion"], 1))
-        scored.append({"turn": index, "original": learner[index], "weight": round(total, 2),
-                       "faults": sorted(faults, key=lambda f: -f["severity"])})
-    worst = sorted(scored, key=lambda t: (-t["weight"], t["turn"]))[:limit]
-    return sorted(worst, key=lambda t: t["turn"])
+        scored.append(WeakTurn(turn=index, original=learner[index], weight=round(total, 2),
+                               faults=sorted(faults, key=lambda f: -f["severity"])))
+    worst = sorted(scored, key=lambda t: (-t.weight, t.turn))[:limit]
+    return sorted(worst, key=lambda t: t.turn)

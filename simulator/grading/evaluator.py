@@ -319,10 +319,10 @@ async def evaluate(record: SessionRecord, rubric: Rubric, judge: ModelClient, *,
     if pending:
         note += " `roleplay evaluate --pending` (or g on the end screen) asks the judge again."
     weakest = weakest_turns(record, rubric, measured)
-    rewrites = {b["turn"]: b["better"] for b in judged["better_replies"]}
+    rewrites = {b.turn: b.better for b in judged["better_replies"]}
     for item in weakest:
-        if item["turn"] in rewrites:
-            item["better"] = rewrites[item["turn"]]
+        if item.turn in rewrites:
+            item.better = rewrites[item.turn]
     judged["weakest_turns"] = weakest
     number = len(record.evaluations) + 1
     evaluation = Evaluation.model_validate({

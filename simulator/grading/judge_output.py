@@ -12,7 +12,7 @@ from typing import Any
 from ..content.rubric import Criterion, Rubric
 from ..core.text import neutralise_turn
 from ..practice.coach import advice_problem
-from ..practice.evaluation import CriterionGrade
+from ..practice.evaluation import BetterReply, CriterionGrade
 from ..practice.sessions import SessionRecord
 
 
@@ -145,7 +145,7 @@ def check_overall(data: dict[str, Any] | None, record: SessionRecord, *, final: 
                                        customer_name=str(record.persona.get("name") or "")):
             dropped.append({"what": "better_reply", "item": str(item)[:200], "why": problem})
         else:
-            better.append({"turn": item["turn"], "original": learner[item["turn"]],
-                           "better": _text(item.get("better"), 500)})
+            better.append(BetterReply(turn=item["turn"], original=learner[item["turn"]],
+                                      better=_text(item.get("better"), 500)))
     return {"strengths": texts("strengths"), "changes": texts("changes"), "better_replies": better,
             "dropped": dropped}
