@@ -906,7 +906,7 @@ async def test_replay_steps_through_and_tries_again_from_a_turn(workspace):
         await pilot.press("right", "right")  # turn 3: the brush-off
         text = screen_text(app.screen)
         assert "brushed the customer off" in text
-        level = next(t.state["frustration"] for t in original.turns if t.index == 2)
+        level = next(t.state.frustration for t in original.turns if t.index == 2)
         assert f"{level}/10" in text  # the meter as it was before turn 3
         await pilot.press("t")
         await settle(pilot)
