@@ -9,7 +9,8 @@ each a copy of a real scripted session under its own id), then measures:
 * warm: listing again (the index read, each folder's two files looked at);
 * one changed: a session graded again, then listed (only that one re-read);
 * memory: peak Python allocations during a warm listing (tracemalloc), and the process's RSS;
-* ``roleplay sessions`` as a new process, warm (what a user waits for at the prompt).
+* ``roleplay sessions`` and ``roleplay sessions --json`` as a new process, warm (what a user waits
+  for at the prompt).
 
 Goal: the list appears in under a second with 10,000 sessions, memory modest.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import resource
 import shutil
@@ -117,6 +119,14 @@ def main() -> int:
         cli.append(time.perf_counter() - start)
     print(f"`roleplay sessions` (new process, warm): {statistics.median(cli):.2f} s, "
           f"{out.stdout.count(chr(10))} lines")
+    as_json = []
+    for _ in range(3):
+        start = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "simulator", "sessions", "--json"], env=env, capture_output=True,
+                             text=True)
+        as_json.append(time.perf_counter() - start)
+    print(f"`roleplay sessions --json` (new process, warm): {statistics.median(as_json):.2f} s, "
+          f"{len(json.loads(out.stdout))} sessions (goal < 0.6 s with 10,000)")
     shutil.rmtree(workspace.parent)
     return 0
 

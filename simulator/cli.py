@@ -218,18 +218,15 @@ def _date(text: str) -> str:
 
 
 def cmd_sessions(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
     from .review.index import filter_rows, session_index, summary_line
 
     workspace = _workspace(args)
     rows = filter_rows(session_index(workspace), persona=args.persona, since=args.since, outcome=args.outcome,
                        status=args.status)
-    if args.json:
+    if args.json:  # a JSON list, one session per line (each line by the C encoder: indent= is pure Python)
         folder = workspace / "sessions"
-        print(json.dumps([{k: v for k, v in asdict(r).items() if k != "stamp"} | {"folder": str(folder / r.folder)}
-                          | ({"unreadable": r.reason} if r.status == "unreadable" else {}) for r in rows],
-                         ensure_ascii=False, indent=2))
+        lines = ",\n".join(json.dumps(r.listing(folder), ensure_ascii=False) for r in rows)
+        print(f"[\n{lines}\n]" if rows else "[]")
         return 0
     for r in rows:
         print(summary_line(r))

@@ -132,6 +132,11 @@ async def test_a_second_attempt_is_compared_with_the_last_one_on_the_same_person
     assert previous_attempt(poor, workspace) is None
 
 
+def index_data(path):
+    """The index file's rows (the line after its digest)."""
+    return json.loads(path.read_text().partition("\n")[2])
+
+
 def test_an_index_nested_too_deeply_is_rebuilt_from_the_session_files(workspace):
     """Issue 18: a `.index.json` of 100,000 nested lists was a RecursionError; it is only a
     cache, so the sessions are read again."""
@@ -139,7 +144,7 @@ def test_an_index_nested_too_deeply_is_rebuilt_from_the_session_files(workspace)
     (workspace / "sessions" / INDEX).write_text("[" * 100_000 + "]" * 100_000)
     rows = session_index(workspace)
     assert [r.status for r in rows] == ["pending"]
-    assert json.loads((workspace / "sessions" / INDEX).read_text())["sessions"][0]["status"] == "pending"
+    assert index_data(workspace / "sessions" / INDEX)["sessions"][0]["status"] == "pending"
 
 
 def test_an_index_row_of_the_wrong_type_is_read_again(workspace):
@@ -150,12 +155,13 @@ def test_an_index_row_of_the_wrong_type_is_read_again(workspace):
     saved_session(workspace)
     session_index(workspace)
     index = workspace / "sessions" / INDEX
-    data = json.loads(index.read_text())
+    digest = index.read_text().partition("\n")[0]
+    data = index_data(index)
     data["sessions"][0].update(score="high", learner_turns="two")
-    index.write_text(json.dumps(data))
+    index.write_text(f"{digest}\n{json.dumps(data)}")  # edited by hand: the digest line no longer matches
     out = subprocess.run([sys.executable, "-m", "simulator", "sessions"], capture_output=True, text=True)
     assert out.returncode == 0 and "Traceback" not in out.stderr and out.stdout.rstrip().endswith("pending")
-    index.write_text(json.dumps(data))
+    index.write_text(f"{digest}\n{json.dumps(data)}")
     rows = session_index(workspace)
     assert rows[0].score is None and rows[0].learner_turns == 2
     assert summary_line(rows[0]).endswith("pending")
