@@ -147,7 +147,7 @@ async def models_screen_at(pilot, model: str):
     """The models screen opened (m), its row for ``model`` highlighted."""
     from test_tui import settle
 
-    from simulator.tui.models import ModelsScreen
+    from simulator.tui.models_screen import ModelsScreen
 
     await settle(pilot)
     await pilot.press("m")

@@ -65,7 +65,7 @@ async def test_the_gateway_dialog_masks_the_key_field_and_refuses_a_key(workspac
     from test_tui import SIZE, make_app, settle
 
     from simulator.tui.forms import GatewayModal
-    from simulator.tui.models import ModelsScreen
+    from simulator.tui.models_screen import ModelsScreen
 
     key = KEYS[0]
     app = make_app(workspace, ScriptedModel())

@@ -955,7 +955,7 @@ async def test_models_screen_picks_tests_and_saves_a_model(workspace):
     recommended models and any server found; e saves the evaluator in the user config; t
     makes one tiny real call and says whether the reply is usable for grading."""
     from simulator.models.config import load_settings
-    from simulator.tui.models import ModelsScreen
+    from simulator.tui.models_screen import ModelsScreen
 
     app = make_app(workspace, ScriptedModel(completions=lambda m: '{"ok": true}'))
     async with app.run_test(size=SIZE) as pilot:

@@ -58,7 +58,7 @@ def _tui_imports(path: Path) -> set[str]:
 
 def test_no_screen_imports_another_screen_and_only_the_app_imports_screens():
     screens = _screen_modules()
-    assert {"brief", "chat", "end", "history", "home", "models", "progress", "replay", "transcript",
+    assert {"brief", "chat", "end", "history", "home", "models_screen", "progress", "replay", "transcript",
             "forms"} <= screens
     wrong = {}
     for path in TUI.glob("*.py"):
@@ -337,7 +337,7 @@ async def test_history_cannot_start_a_second_practice_over_a_chat(workspace):
 
 async def test_a_model_picked_for_the_evaluator_keeps_the_command_line_customer(workspace):
     """`roleplay --model M`, then Models → e: the customer is still M (the flags stay over the config)."""
-    from simulator.tui.models import ModelsScreen
+    from simulator.tui.models_screen import ModelsScreen
 
     from simulator.tui.app import RoleplayApp
 

@@ -52,7 +52,6 @@ VERSION = 1
 JOURNAL = "journal.jsonl"
 RECORD = "session.json"
 
-OUTCOMES = ("resolved", "gave_up", "ended_by_learner", "turn_limit")
 
 
 def now_iso() -> str:

@@ -335,14 +335,14 @@ class RoleplayApp(App[int]):
         self.push_screen(GatewayModal(), given)
 
     def _models_changed(self) -> None:
-        from .models import ModelsScreen
+        from .models_screen import ModelsScreen
 
         for screen in self.screen_stack:
             if isinstance(screen, ModelsScreen):
                 screen.show_roles(self.settings, self.settings_error)
 
     def action_open_models(self) -> None:
-        from .models import ModelsScreen
+        from .models_screen import ModelsScreen
 
         if not isinstance(self.screen, ModelsScreen):
             self.push_screen(ModelsScreen(self.settings, self.settings_error, self.model_factory))

@@ -94,13 +94,14 @@ class EndScreen(Screen[EndChoice]):
         self.earlier: "SessionRecord | None" = None
         self._load_earlier()
         self.feedback.show_measured(measure(self.record).to_dict())
-        if self.record.evaluations and self.record.latest_overall() is None:  # edited or damaged on disk
+        latest = self.record.latest_evaluation()
+        if self.record.evaluations and latest is None:  # edited or damaged on disk
             self.query_one("#feedback-tabs Tabs").focus()
             self.feedback.show_status("The saved evaluation cannot be read (its overall score is missing or "
                                       "damaged). Press g to grade again; the measured figures are in the "
                                       "Measured tab.")
-        elif self.record.evaluations:
-            self.feedback.show_evaluation(self.record.evaluations[-1])
+        elif latest is not None:
+            self.feedback.show_evaluation(latest)
             self.query_one("#criteria", DataTable).focus()
         else:  # stay on the Result tab, where grading's progress shows
             self.query_one("#feedback-tabs Tabs").focus()
