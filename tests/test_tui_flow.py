@@ -104,6 +104,26 @@ class Host(App):
     def on_grade_session(self, message: GradeSession) -> None:
         self.posted.append(message)
 
+    def on_practise(self, message: Any) -> None:
+        self.posted.append(message)
+
+    def on_open_session(self, message: Any) -> None:
+        self.posted.append(message)
+
+    def on_library_loaded(self, message: Any) -> None:
+        self.posted.append(message)
+
+    def on_use_model(self, message: Any) -> None:
+        self.posted.append(message)
+
+    async def settle(self, pilot) -> None:
+        """The screen's own workers done (loading its rows)."""
+        import asyncio
+
+        await pilot.pause()
+        await asyncio.gather(*(w.wait() for w in self.workers if not w.is_finished), return_exceptions=True)
+        await pilot.pause()
+
 
 def _record(workspace: Path, learner=("I'm sorry about the surprise, Dana.", "Let me look at the bill."),
             outcome: str | None = "ended_by_learner"):
@@ -215,6 +235,89 @@ async def test_the_chat_screen_hands_back_the_ended_session(workspace):
         await pilot.press("ctrl+e", "enter")
         await pilot.pause()
     assert isinstance(host.result, SessionEnded) and host.result.record.outcome == "ended_by_learner"
+
+
+async def test_the_library_on_its_own_asks_the_app_to_practise_the_picked_persona(workspace):
+    from simulator.tui.flow import Practise
+    from simulator.tui.home import LibraryLoaded
+
+    host = Host(HomeScreen(workspace))
+    async with host.run_test(size=SIZE) as pilot:
+        await host.settle(pilot)
+        loaded = [m for m in host.posted if isinstance(m, LibraryLoaded)]
+        assert loaded and loaded[-1].data.complete and DANA in loaded[-1].data.library.personas
+        table = host.screen.query_one("#personas", DataTable)
+        table.move_cursor(row=table.get_row_index(DANA))
+        await pilot.press("enter")
+        await pilot.pause()
+    asked = [m for m in host.posted if isinstance(m, Practise)]
+    assert [m.persona.id for m in asked] == [DANA]
+
+
+async def test_history_on_its_own_asks_the_app_to_open_the_picked_session(workspace):
+    from simulator.tui.flow import OpenSession
+
+    record = _record(workspace)
+    host = Host(HistoryScreen(workspace))
+    async with host.run_test(size=SIZE) as pilot:
+        await host.settle(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+    assert [m.record.session_id for m in host.posted if isinstance(m, OpenSession)] == [record.session_id]
+
+
+async def test_progress_on_its_own_asks_the_app_to_practise_a_suggested_persona(workspace):
+    from fakes import ScriptedModel as Judge
+
+    from simulator.grading.evaluator import evaluate
+    from simulator.models.config import SMALL
+    from simulator.tui.flow import Practise
+    from simulator.tui.progress import ProgressScreen
+
+    for _ in range(2):
+        record = _record(workspace, learner=("Calm down.",))
+        await evaluate(record, record.rubric_snapshot(), Judge(capabilities=SMALL))
+    personas = list(load_library(workspace).personas.values())
+    host = Host(ProgressScreen(workspace, personas))
+    async with host.run_test(size=SIZE) as pilot:
+        await host.settle(pilot)
+        suggested = host.screen.report.suggested
+        await pilot.press("1")
+        await pilot.pause()
+    assert [m.persona.id for m in host.posted if isinstance(m, Practise)] == [suggested[0][0]]
+
+
+async def test_the_models_screen_on_its_own_hands_the_choice_to_the_app(workspace):
+    from simulator.models.config import load_settings
+    from simulator.tui.flow import UseModel
+    from simulator.tui.models_screen import ModelsScreen
+
+    settings = load_settings(workspace)
+    host = Host(ModelsScreen(settings, None, lambda s: ScriptedModel()))
+    async with host.run_test(size=SIZE) as pilot:
+        await host.settle(pilot)
+        assert settings.persona.model in screen_text(host.screen)
+        first = host.screen.choices[0].model
+        await pilot.press("e")
+        await pilot.pause()
+    chosen = [m for m in host.posted if isinstance(m, UseModel)]
+    assert [(m.role, m.model) for m in chosen] == [("evaluator", first)]
+
+
+@pytest.mark.parametrize(("typed", "answer"), [("  Sam   Carter ", "Sam Carter"), (None, "")])
+async def test_the_learner_form_answers_the_name_or_nothing(workspace, typed, answer):
+    from simulator.tui.forms import LearnerModal
+
+    host = Host(LearnerModal())
+    async with host.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        if typed is None:
+            await pilot.press("escape")
+        else:
+            host.screen.query_one("#learner-name").value = typed
+            await pilot.press("enter")
+        await pilot.pause()
+    assert host.result == answer
 
 
 # -- where every path lands ------------------------------------------------------------------
