@@ -11,6 +11,12 @@ bubble is on screen below the message. Typing is sent in one go, so the draft pr
 the app does at a pause in typing happens at the pause before Enter (0.6 s here, a
 learner's pause). Prints the first reply's and the later replies' medians and maxima.
 Skipped, with a message, when tmux is not installed.
+
+The same run also plays each session in-process, without the terminal (``Conversation`` on
+the built-in model, primed at the brief, and at the same pause before each message as the chat
+screen does it: the draft's priming starts 0.4 s into the pause and may still run at Enter),
+from ``send`` to the reply's text: what the terminal and the app add is
+the difference of the two.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ PY = sys.executable
 SOCKET = f"roleplay-replies-{os.getpid()}"
 TIMEOUT_S = 60.0
 PAUSE_BEFORE_ENTER_S = 0.6
+POLL_S = float(os.environ.get("POLL_S", "0.01"))  # the pane is read this often (each read starts a tmux client)
 MESSAGES = ["Hello, I'm sorry for the trouble. Can you tell me what happened?",
             "Thank you. When did you first notice it?",
             "I understand, that sounds really frustrating. What would fix this for you?",
@@ -51,7 +58,7 @@ def wait_for(test, timeout: float = TIMEOUT_S) -> float:
     while time.perf_counter() - t0 < timeout:
         if test(pane()):
             return time.perf_counter() - t0
-        time.sleep(0.01)
+        time.sleep(POLL_S)
     raise TimeoutError("the screen did not show what was waited for:\n" + "\n".join(pane()))
 
 
@@ -120,6 +127,54 @@ def session(persona_name: str, turns: int) -> list[float]:
     return times
 
 
+def in_process(persona_name: str, turns: int) -> list[float]:
+    """The same session without the terminal: send -> the reply's first text, in seconds."""
+    import asyncio
+
+    sys.path.insert(0, str(REPO))
+    from simulator.content.library import load_library
+    from simulator.models.config import load_settings
+    from simulator.models.gateway import Gateway
+    from simulator.practice.engine import Conversation, prime, ready_to_understand
+    from simulator.tui.chat import ChatScreen
+
+    DRAFT_PAUSE_S = ChatScreen.DRAFT_PAUSE_S
+
+    folder = Path(tempfile.mkdtemp(prefix="roleplay-replies-"))
+    workspace = folder / "ws"
+    shutil.copytree(REPO / "personas", workspace / "personas")
+    shutil.copytree(REPO / "rubrics", workspace / "rubrics")
+    library = load_library(workspace)
+    persona = next(p for p in library.personas.values() if p.name == persona_name)
+    model = Gateway(load_settings(workspace).persona)
+
+    async def play() -> list[float]:
+        await prime(persona, model)  # while the brief is read
+        await asyncio.to_thread(ready_to_understand, persona, workspace)
+        conversation = Conversation.start(persona, library.rubric_for(persona), model, workspace=workspace)
+        await conversation.prime()
+        times = []
+        for message in MESSAGES[:turns]:
+            # the pause before Enter: as in the chat, the draft is primed DRAFT_PAUSE_S into it, and
+            # Enter comes while that may still run
+            await asyncio.sleep(DRAFT_PAUSE_S)
+            priming = asyncio.create_task(conversation.prime(message))
+            await asyncio.sleep(PAUSE_BEFORE_ENTER_S - DRAFT_PAUSE_S)
+            started, first = time.perf_counter(), []
+            await conversation.send(message, on_chunk=lambda _: first or first.append(time.perf_counter() - started))
+            times.append(first[0])
+            await priming
+            if conversation.ended:
+                break
+            await conversation.prime()  # while the reply is read
+        return times
+
+    try:
+        return asyncio.run(play())
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sessions", type=int, default=3)
@@ -130,18 +185,24 @@ def main() -> int:
         print("replies_tmux: no tmux — skipped")
         return 0
     tmux("new-session", "-d", "-s", "bench", "-x", "80", "-y", "24")
-    first, later = [], []
+    first, later, first_in, later_in = [], [], [], []
     try:
         for n in range(args.sessions):
             times = session(args.persona_name, args.turns)
-            print(f"session {n + 1}: " + ", ".join(f"{t:.2f}" for t in times) + " s")
+            print(f"session {n + 1} in tmux: " + ", ".join(f"{t:.2f}" for t in times) + " s")
             first.append(times[0])
             later += times[1:]
+            times = in_process(args.persona_name, args.turns)
+            print(f"session {n + 1} in-process: " + ", ".join(f"{t:.2f}" for t in times) + " s")
+            first_in.append(times[0])
+            later_in += times[1:]
     finally:
         tmux("kill-server")
-    print(f"Enter to the reply on screen (tmux 80x24, {args.persona_name}, built-in model): first reply median "
-          f"{statistics.median(first):.2f} s (max {max(first):.2f}); later replies median "
-          f"{statistics.median(later):.2f} s (max {max(later):.2f}), {len(later)} replies")
+    for label, a, b in (("Enter to the reply on screen (tmux 80x24)", first, later),
+                        ("send to the reply's text (in-process)", first_in, later_in)):
+        print(f"{label}, {args.persona_name}, built-in model: first reply median {statistics.median(a):.2f} s "
+              f"(max {max(a):.2f}); later replies median {statistics.median(b):.2f} s (max {max(b):.2f}), "
+              f"{len(b)} replies")
     return 0
 
 
