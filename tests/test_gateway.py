@@ -303,3 +303,16 @@ def test_what_a_model_can_do_and_its_name_come_from_its_settings():
     mine = RoleSettings(role="persona", model="local/qwen2.5-0.5b").capabilities
     assert mine.label == "qwen2.5-0.5b" and not mine.weak_in_character
     assert not mine.needs_key and mine.free and mine.one_call_at_a_time and mine.schema_json and mine.preload
+
+
+def test_the_weak_model_note_names_the_model_from_its_capabilities():
+    """`roleplay run`'s note: said for any model that cannot hold a character (not only the
+    built-in one), naming it; not said for a capable model."""
+    from simulator.models.config import BUILTIN_MODEL, RoleSettings
+    from simulator.models.modelcheck import weak_model_note
+
+    builtin = weak_model_note(RoleSettings(role="persona", model=BUILTIN_MODEL))
+    assert builtin.startswith("SmolLM2-135M: fast, but a weak actor, and too small to judge")
+    served = weak_model_note(RoleSettings(role="persona", model="ollama/qwen2.5:0.5b", capable=False))
+    assert served.startswith("qwen2.5:0.5b: fast, but a weak actor")
+    assert weak_model_note(RoleSettings(role="persona", model="openai/gpt-4o-mini")) is None

@@ -14,8 +14,14 @@ from ..core.ids import id_path
 from . import local_models
 from .config import RoleSettings, Settings
 
-BUILTIN_NOTE = ("built-in model SmolLM2-135M: fast and offline, but a weak actor, and too small to judge (grades "
-                "come from evidence rules); set ROLEPLAY_MODEL (see `roleplay config`) for better practice")
+def weak_model_note(settings: RoleSettings) -> str | None:
+    """A line for a customer model that cannot hold a character unaided (a capability), naming it."""
+    capabilities = settings.capabilities
+    if not capabilities.weak_in_character:
+        return None
+    judge = "" if capabilities.judge else ", and too small to judge (grades come from evidence rules)"
+    return (f"{capabilities.label or settings.model}: fast, but a weak actor{judge}; set ROLEPLAY_MODEL "
+            "(see `roleplay config`) for better practice")
 
 
 @dataclass

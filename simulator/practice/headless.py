@@ -58,7 +58,7 @@ def run(args: argparse.Namespace, workspace: Path) -> "Played | int":
     from ..content.library import load_library
     from ..models.config import load_settings
     from ..models.gateway import Gateway
-    from ..models.modelcheck import BUILTIN_NOTE
+    from ..models.modelcheck import weak_model_note
     from .engine import Conversation
 
     messages = read_script(args.script)
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace, workspace: Path) -> "Played | int":
     persona = library.persona(args.persona)
     rubric = library.rubric_for(persona)
     settings = load_settings(workspace, model=args.model, evaluator_model=args.evaluator_model)
-    if settings.persona.is_builtin:
-        print(f"note: {BUILTIN_NOTE}", file=sys.stderr)
+    if note := weak_model_note(settings.persona):
+        print(f"note: {note}", file=sys.stderr)
     model = Gateway(settings.persona)
     conversation = Conversation.start(persona, rubric, model, workspace=workspace,
                                       models={"persona": settings.persona.model,
