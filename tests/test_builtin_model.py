@@ -88,7 +88,7 @@ def test_headless_session_end_to_end_with_grading(workspace, tmp_path):
     out = subprocess.run([sys.executable, "-m", "simulator", "run", "--persona", persona,
                           "--script", str(script), "--json"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
-    assert "built-in model" in out.stderr  # the user is told what is running
+    assert "SmolLM2-135M: fast, but a weak actor" in out.stderr  # the user is told what is running
     record = json.loads(out.stdout)
     speakers = [t["speaker"] for t in record["turns"]]
     assert speakers[:2] == ["customer", "learner"] and speakers.count("learner") >= 1
