@@ -145,14 +145,14 @@ class RoleplayApp(App[int]):
                     if choice is EndChoice.AGAIN:
                         step = self._brief_of(step.record.persona_id) or step
                     elif choice is EndChoice.REPLAY:
-                        step = Replay(step.record)
+                        step = Replay(step.record, step.elapsed_s)
                     else:
                         leave_to_history = choice is EndChoice.HISTORY
                         break
                 elif isinstance(step, Replay):
                     choice = await self.push_screen_wait(ReplayScreen(step.record))
                     step = (self._talk(self._branch(step.record, choice.turn)) or step
-                            if isinstance(choice, TryAgain) else Review(step.record))
+                            if isinstance(choice, TryAgain) else Review(step.record, step.elapsed_s))
                 elif isinstance(step, ReadTranscript):
                     if await self.push_screen_wait(TranscriptScreen(step.record, self.workspace)) \
                             is not TranscriptChoice.RESUME:

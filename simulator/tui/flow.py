@@ -45,6 +45,7 @@ class Review:
 @dataclass(frozen=True)
 class Replay:
     record: "SessionRecord"
+    elapsed_s: float | None = None  # shown again on the feedback when the replay closes
 
 
 @dataclass(frozen=True)
