@@ -22,6 +22,7 @@ the difference of the two.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shlex
 import shutil
@@ -98,10 +99,12 @@ def session(persona_name: str, turns: int) -> list[float]:
     wait_for(lambda lines: any("Walter Nakamura" in line for line in lines))
     # the persona's row: move down until it is highlighted in the footer, then its brief and the chat
     for _ in range(20):
-        if any(persona_name in line and "—" in line for line in pane()[-4:]):
+        detail = pane()[-4:]
+        if any(persona_name in line and "—" in line for line in detail):
             break
         tmux("send-keys", "-t", "bench", "Down")
-        time.sleep(0.05)
+        with contextlib.suppress(TimeoutError):  # the detail line follows the cursor: one row at a time
+            wait_for(lambda lines: lines[-4:] != detail, timeout=2.0)
     tmux("send-keys", "-t", "bench", "Enter")
     wait_for(lambda lines: any("Start" in line or "start" in line for line in lines))
     time.sleep(1.0)  # a learner reads the brief (the app primes the model meanwhile)
@@ -134,6 +137,7 @@ def in_process(persona_name: str, turns: int) -> list[float]:
     sys.path.insert(0, str(REPO))
     from simulator.content.library import load_library
     from simulator.models.config import load_settings
+    from simulator.models import local_process
     from simulator.models.gateway import Gateway
     from simulator.practice.engine import Conversation, prime, ready_to_understand
     from simulator.tui.chat import ChatScreen
@@ -172,6 +176,9 @@ def in_process(persona_name: str, turns: int) -> list[float]:
     try:
         return asyncio.run(play())
     finally:
+        # a new worker for each session, as each app starts one: the model's sampling starts from
+        # the same state, so both sides draw the same replies (and as many rejected candidates)
+        local_process.close_all()
         shutil.rmtree(folder, ignore_errors=True)
 
 
