@@ -10,7 +10,8 @@ import pytest
 from fakes import ScriptedModel, model_error
 
 from simulator.content.library import load_library
-from simulator.grading.evaluator import evaluate, transcript_block
+from simulator.grading.evaluator import evaluate
+from simulator.grading.prompts import transcript_block
 from simulator.practice.engine import Conversation
 from simulator.practice.sessions import read_journal
 

@@ -211,7 +211,7 @@ async def test_a_criterion_with_no_evidence_either_way_is_not_observed_and_left_
 
 
 async def test_the_report_says_not_observed_and_the_rule(mei_ling, method, workspace):
-    from simulator.grading.evaluator import render_report
+    from simulator.grading.report import render_report
     from simulator.grading.metrics import measure
 
     persona, rubric = mei_ling

@@ -4,7 +4,6 @@ the reason; every other session is listed, in the CLI and in the app)."""
 
 from __future__ import annotations
 
-import asyncio
 
 import contextlib
 import copy
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from fakes import ScriptedModel
+from test_tui import settle
 
 from simulator.content.library import load_library
 from simulator.core.errors import RoleplayError, SessionError
@@ -319,14 +319,6 @@ def test_fuzz_damaged_sessions_are_read_or_refused_and_every_list_survives(works
         progress_lines(progress(rows, personas))
     assert readable > 50 and refused > 50  # both kinds were tried
 
-
-async def settle(pilot) -> None:
-    """Until the screen's workers are done (no fixed sleeps)."""
-    """The screen updated and the workers done (all but the app's practice, which waits for the learner)."""
-    await pilot.pause()
-    busy = [w for w in pilot.app.workers if w.group != "practice" and not w.is_finished]
-    await asyncio.gather(*(w.wait() for w in busy), return_exceptions=True)  # a failure shows on screen
-    await pilot.pause()
 
 
 @contextlib.asynccontextmanager

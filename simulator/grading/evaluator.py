@@ -51,11 +51,10 @@ from ..practice.evaluation import GAP, CriterionGrade, Evaluation, Overall
 from ..practice.sessions import Journal, SessionRecord, now_iso
 from .advice import weakest_turns
 from .evidence import evidence_criteria, session_readings
-from .judge_output import JudgeOutputError, check_criterion, check_overall, locate_quote  # noqa: F401 - callers
+from .judge_output import JudgeOutputError, check_criterion, check_overall
 from .metrics import Measurements, measure
-from .prompts import (OVERALL_SCHEMA, SYSTEM, branch_note, criterion_prompt, criterion_schema,  # noqa: F401
-                      judge_figures, overall_prompt, transcript_block)
-from .report import render_report, score_bar, write_report  # noqa: F401 - callers import them from here
+from .prompts import OVERALL_SCHEMA, SYSTEM, criterion_prompt, criterion_schema, judge_figures, overall_prompt
+from .report import write_report
 
 FORMAT_VERSION = 1
 CONCURRENCY = 6

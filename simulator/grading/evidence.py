@@ -447,7 +447,6 @@ def evidence_criteria(record: "SessionRecord", rubric: "Rubric", measured: "Meas
     s = _signals(record, readings)
     m = measured
     low, high = rubric.scale
-    workspace = workspace_of(record)
     revealed = len(m.hidden_revealed)
     hidden = len(record.persona.get("hidden") or [])
     resolved = m.outcome == "resolved"
