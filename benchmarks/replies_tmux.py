@@ -50,7 +50,52 @@ def tmux(*args: str) -> str:
     return subprocess.run(["tmux", "-L", SOCKET, *args], capture_output=True, text=True).stdout
 
 
+class Control:
+    """One tmux client in control mode (``tmux -C``): the pane is read through it, so polling
+    starts no process (a ``tmux capture-pane`` process every 10 ms took CPU from the model)."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(["tmux", "-L", SOCKET, "-C", "attach", "-t", "bench"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+                                     encoding="utf-8", errors="replace")
+        self.command("refresh-client -f no-output")  # no %output notices: only the answers to reads
+        self.command("refresh-client -C 80x24")  # the window stays 80x24 with this client attached
+
+    def command(self, line: str) -> list[str]:
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        answer: list[str] | None = None
+        while True:
+            got = self.proc.stdout.readline()
+            if not got:
+                raise RuntimeError("the tmux control client ended")
+            got = got.rstrip("\n")
+            if answer is None:
+                if got.startswith("%begin"):
+                    answer = []
+                continue  # notices between answers
+            if got.startswith(("%end", "%error")):
+                return answer
+            answer.append(got)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()  # type: ignore[union-attr]
+                self.proc.wait(timeout=5)
+            self.proc = None
+
+
+CONTROL = Control()
+
+
 def pane() -> list[str]:
+    if CONTROL.proc is not None:
+        return CONTROL.command("capture-pane -p -t bench")
     return tmux("capture-pane", "-p", "-t", "bench").splitlines()
 
 
@@ -192,6 +237,8 @@ def main() -> int:
         print("replies_tmux: no tmux — skipped")
         return 0
     tmux("new-session", "-d", "-s", "bench", "-x", "80", "-y", "24")
+    if not os.environ.get("SPAWN_POLL"):  # SPAWN_POLL=1: read the pane with a tmux process each time, as before
+        CONTROL.start()
     first, later, first_in, later_in = [], [], [], []
     try:
         for n in range(args.sessions):
@@ -204,6 +251,7 @@ def main() -> int:
             first_in.append(times[0])
             later_in += times[1:]
     finally:
+        CONTROL.stop()
         tmux("kill-server")
     for label, a, b in (("Enter to the reply on screen (tmux 80x24)", first, later),
                         ("send to the reply's text (in-process)", first_in, later_in)):

@@ -74,6 +74,19 @@ def test_the_workspace_act_comes_first_and_the_bundled_ones_fill_in(workspace):
     assert found.paths["say-next-step"].parent == acts
 
 
+def test_the_acts_are_read_once_until_a_trainer_changes_a_file(workspace):
+    """Every message is read against the acts: they are parsed again only when a file changes."""
+    first = load_acts(workspace)
+    assert load_acts(workspace) is first
+    path = workspace / "rubrics" / "acts" / "greet.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("polarity: good", "polarity: nice"), encoding="utf-8")
+    changed = load_acts(workspace)
+    assert changed is not first and path in changed.broken
+    path.write_text(text, encoding="utf-8")
+    assert "greet" in load_acts(workspace).acts and not load_acts(workspace).broken
+
+
 def test_a_broken_act_file_is_said_at_path_line_col_and_the_others_still_load(workspace):
     path = _write(workspace / "rubrics" / "acts", "greet",
                   (BUNDLED_ACTS / "greet.yaml").read_text(encoding="utf-8").replace("polarity: good", "polarity: nice"))

@@ -363,6 +363,55 @@ async def test_escape_cancels_a_streaming_reply(workspace):
         assert [t.speaker for t in journal(workspace).turns] == ["customer"]
 
 
+def footer_keys(screen) -> list[str]:
+    from textual.widgets._footer import FooterKey
+
+    return [key.description for key in screen.query(FooterKey)]
+
+
+async def test_escape_cancels_before_the_first_words_and_the_footer_shows_it_with_them(workspace):
+    """The footer's keys are rebuilt with the reply's first words, not at Enter (the rebuild
+    took CPU the model needed to start); Esc cancels all the same."""
+    words = asyncio.Event()
+    model = ScriptedModel(replies=["Still far too high, and nobody told me why."])
+    slow = model.stream
+
+    def stream(messages, **kwargs):
+        inner = slow(messages, **kwargs)
+        chunks = inner._agen
+
+        async def agen():
+            await words.wait()
+            async for chunk in chunks:
+                yield chunk
+        inner._agen = agen()
+        return inner
+    model.stream = stream  # type: ignore[method-assign]
+    app = make_app(workspace, model)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_chat(pilot)
+        words.set()
+        await settle(pilot)  # the opening line
+        words.clear()
+        screen.query_one("#prompt", Input).value = "Let me check that for you."
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.streaming and "Cancel" not in footer_keys(screen)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not screen.streaming and "cancelled" in notice(screen)
+        assert screen.query_one("#prompt", Input).value == "Let me check that for you."
+        await pilot.press("enter")
+        await pilot.pause()
+        words.set()
+        while not (bubbles(screen)[-1][1] and "Cancel" in footer_keys(screen)) and screen.streaming:
+            await pilot.pause()
+        assert "Cancel" in footer_keys(screen) or not screen.streaming
+        await settle(pilot)
+        assert "Cancel" not in footer_keys(screen)  # the reply is complete
+        assert bubbles(screen)[-1] == ("customer", "Still far too high, and nobody told me why.")
+
+
 async def test_retried_stream_drops_partial_text(workspace):
     model = ScriptedModel(replies=["My bill is still wrong."], retry_before=["Half a rep"])
     app = make_app(workspace, model)

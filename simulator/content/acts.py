@@ -15,6 +15,9 @@ have (a workspace made before acts existed still gets them all).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
@@ -146,12 +149,43 @@ def act_folders(workspace: Path | None) -> list[Path]:
     return folders
 
 
+_loaded: dict[tuple[object, ...], tuple[tuple[object, ...], ActSet]] = {}
+_loaded_lock = threading.Lock()
+
+
 def load_acts(workspace: Path | None = None, rubric: Rubric | None = None) -> ActSet:
     """Every act of ``workspace`` (its own files over the bundled ones). A broken file is kept
-    with its problems and never stops the others; its id falls back to the bundled file."""
+    with its problems and never stops the others; its id falls back to the bundled file.
+
+    Read once while no file changes: every learner message is read against these acts, and
+    parsing some thousand lines of YAML each time took CPU from the model replying. The set
+    returned is shared: do not change it."""
+    folders = act_folders(workspace)
+    files = [sorted(folder.glob("*.yaml")) for folder in folders]
+    key = (tuple(str(f) for f in folders),
+           None if rubric is None else (rubric.id, tuple(rubric.criterion_ids)))
+    signature: tuple[object, ...] = ()
+    with contextlib.suppress(OSError):  # a file gone between the listing and the stat: read again
+        signature = tuple((str(path), *_stamp(path.stat())) for paths in files for path in paths)
+    with _loaded_lock:
+        cached = _loaded.get(key)
+    if signature and cached is not None and cached[0] == signature:
+        return cached[1]
+    found = _read_acts(files, rubric)
+    if signature:
+        with _loaded_lock:
+            _loaded[key] = (signature, found)
+    return found
+
+
+def _stamp(st: os.stat_result) -> tuple[int, ...]:
+    return st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
+def _read_acts(files: list[list[Path]], rubric: Rubric | None) -> ActSet:
     found = ActSet()
-    for folder in act_folders(workspace):
-        for path in sorted(folder.glob("*.yaml")):
+    for paths in files:
+        for path in paths:
             if path.stem in found.acts:
                 continue
             try:

@@ -299,7 +299,11 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
         self.pending_text = None
         response_time = round(self.clock() - self._last_customer_at, 3)
         # what the message means, read once (off the UI loop): the rules, the moves and the grade use it
-        understood = await asyncio.to_thread(self.understand, text)
+        try:
+            understood = await asyncio.to_thread(self.understand, text)
+        except BaseException:  # cancelled (Esc) while the message was read: the text goes back
+            self.pending_text = text
+            raise
         self.state.learner_turns += 1
         try:
             learner = self._add(Turn(index=self._next_index(), speaker="learner", text=text,

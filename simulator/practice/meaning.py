@@ -527,9 +527,20 @@ _readers: dict[tuple[str, str], Reader] = {}
 _readers_lock = threading.Lock()
 
 
+_fingerprints: dict[int, tuple[dict[str, Act], str]] = {}
+
+
 def _fingerprint(acts: dict[str, Act]) -> str:
-    return hashlib.sha256(repr(sorted((a.id, a.examples.positive, a.examples.negative)
-                                      for a in acts.values())).encode()).hexdigest()[:16]
+    """The acts' example lines in a few letters. Worked out once per (shared) set of acts."""
+    known = _fingerprints.get(id(acts))
+    if known is not None and known[0] is acts:
+        return known[1]
+    found = hashlib.sha256(repr(sorted((a.id, a.examples.positive, a.examples.negative)
+                                       for a in acts.values())).encode()).hexdigest()[:16]
+    if len(_fingerprints) > 32:  # sets of acts a trainer edited away
+        _fingerprints.clear()
+    _fingerprints[id(acts)] = (acts, found)
+    return found
 
 
 def reader(workspace: Path | None = None, *, method: Method | None = None) -> Reader:

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ..content.persona import Persona
     from ..practice.engine import Conversation
     from ..practice.sessions import Turn
+    from textual.timer import Timer
 
 WEAK_MODEL_BANNER = ("{model}: fast but weak at staying in character; set ROLEPLAY_MODEL for better practice "
                      "(see `roleplay config`)")
@@ -134,6 +135,7 @@ class ChatScreen(Screen[SessionEnded]):
         self._started_at = 0.0
         self._notice_timer = None
         self._draft_timer = None
+        self._footer_timer: "Timer | None" = None  # the footer shows "esc Cancel" when it fires
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -203,11 +205,29 @@ class ChatScreen(Screen[SessionEnded]):
             return None if self.streaming else True
         return True
 
-    def _set_streaming(self, value: bool, busy_with: str = "") -> None:
+    FOOTER_LATER_S = 1.0  # at the latest, the footer shows "esc Cancel" this long after Enter
+
+    def _set_streaming(self, value: bool, busy_with: str = "", *, footer_later: bool = False) -> None:
+        """``footer_later``: the footer shows the change with the reply's first words (or after
+        FOOTER_LATER_S). Textual rebuilds the footer's keys when they change, some 0.05–0.1 s of
+        CPU that the model needs more while it starts the reply; Esc works meanwhile, since
+        ``check_action`` is asked when the key is pressed."""
         self.streaming = value
         self.busy_with = busy_with
-        self.refresh_bindings()
+        if self._footer_timer is not None:
+            self._footer_timer.stop()
+            self._footer_timer = None
+        if footer_later:
+            self._footer_timer = self.set_timer(self.FOOTER_LATER_S, self._show_footer)
+        else:
+            self.refresh_bindings()
         self.update_status()
+
+    def _show_footer(self) -> None:
+        if self._footer_timer is not None:
+            self._footer_timer.stop()
+            self._footer_timer = None
+            self.refresh_bindings()
 
     # -- sending -------------------------------------------------------------------------------
     @on(Input.Submitted, "#prompt")
@@ -245,7 +265,7 @@ class ChatScreen(Screen[SessionEnded]):
         self._reply_text = ""
         self._reply_bubble = Bubble("customer", f"{self.persona.name}:", placeholder="…")
         transcript.mount_all([self._learner_bubble, self._reply_bubble])
-        self._set_streaming(True, "customer is typing…")
+        self._set_streaming(True, "customer is typing…", footer_later=True)
         self._send_worker(text)
 
     @work(exclusive=True, group="model", exit_on_error=False, name="send")
@@ -258,6 +278,8 @@ class ChatScreen(Screen[SessionEnded]):
         self._reply_text += chunk
         if self._reply_bubble is not None:
             self._reply_bubble.set_text(clean_reply(self._reply_text, self.persona.name))
+        if self._footer_timer is not None:  # the first words are out: now the footer
+            self.call_after_refresh(self._show_footer)
 
     def _on_reset(self, reason: str) -> None:
         self._reply_text = ""
