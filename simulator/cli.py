@@ -191,8 +191,11 @@ def cmd_models(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .models import doctor
 
+    from .records.commands import doctor_checks
+
     checks = doctor.run(args.workspace, model=getattr(args, "model", None),
                         evaluator_model=getattr(args, "evaluator_model", None))
+    checks += doctor_checks(_workspace(args))
     if args.json:
         print(doctor.to_json(checks))
     else:
@@ -266,9 +269,25 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.format == "xapi":
+        from .records import commands
+
+        return commands.run_export(args, _workspace(args))
     from .review import export
 
     return export.run_cli(args, _workspace(args))
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from .records import commands
+
+    return commands.run_sync(args, _workspace(args))
+
+
+def cmd_lrs(args: argparse.Namespace) -> int:
+    from .records import commands
+
+    return commands.run_lrs(args, _workspace(args))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -351,11 +370,24 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="a session as Markdown or JSON, or every session as one CSV table")
     p.add_argument("session", nargs="?", help="session id (or a unique prefix, a folder, or 'last')")
     p.add_argument("--all", action="store_true", help="every session, one row each (CSV)")
-    p.add_argument("--format", choices=["md", "json", "csv"], help="md or json for a session (default md); csv "
-                                                                   "for --all")
+    p.add_argument("--format", choices=["md", "json", "csv", "xapi"],
+                   help="md or json for a session (default md); csv for --all; xapi: the xAPI statements an LRS "
+                        "gets (JSON, for an LMS import), for a session or --all")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of the terminal")
     p.add_argument("--force", action="store_true", help="with -o: replace FILE if it exists")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("sync", help="send graded sessions to the Learning Record Store (xAPI): queue what is "
+                                    "new, send what waits in the outbox")
+    p.add_argument("--queue-only", action="store_true", help="queue new results in the outbox, send nothing")
+    p.add_argument("--requeue", action="store_true", help="send the statements set aside earlier again")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("lrs", help="the Learning Record Store: check the connection, or the outbox's status")
+    p.add_argument("action", choices=["check", "status"], help="check: GET about and an authenticated GET; "
+                                                                "status: what waits and what was set aside")
+    p.set_defaults(func=cmd_lrs)
 
     p = sub.add_parser("report", help="a cohort report: per learner and per persona, sessions, pass rate, mean "
                                       "score per criterion, weakest criteria, first → latest")

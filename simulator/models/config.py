@@ -112,6 +112,50 @@ class RoleConfig(FileModel):
         return value
 
 
+_URL = re.compile(r"https?://[^\s/?#]+[^\s]*")
+
+
+def _http_url(value: str | None) -> str | None:
+    if value is not None and not _URL.fullmatch(value):
+        raise ValueError("must be an http:// or https:// address, like https://lrs.example.com/xAPI/")
+    return value
+
+
+class LrsConfig(FileModel):
+    """Where graded sessions go as xAPI statements (``simulator.records``). Every key is optional;
+    without ``endpoint`` nothing is queued or sent."""
+
+    endpoint: str | None = Field(None, description=(
+        "the Learning Record Store's xAPI address, e.g. https://lrs.example.com/xAPI/ (statements are posted "
+        "to its statements resource)"))
+    username: str | None = Field(None, description="the Basic-auth user name (or key) the LRS gave this desk")
+    password_env: str | None = Field(None, description=(
+        "the NAME of the environment variable holding the password (or secret), like ROLEPLAY_LRS_PASSWORD; "
+        "the password itself is never written in a file"))
+    activity_base: str | None = Field(None, description=(
+        "the address the activity ids start with, e.g. https://training.example.com/roleplay/ (default: the "
+        "endpoint's site followed by /roleplay/)"))
+    homepage: str | None = Field(None, description=(
+        "the home page of the learners' accounts (default: the endpoint's site): with the learner id it names "
+        "the learner in the LRS"))
+    send_transcripts: bool | None = Field(None, description=(
+        "true: each session's transcript goes with its completed statement; default false (only scores, "
+        "evidence quotes and figures are sent)"))
+    timeout: float | None = Field(None, gt=0, le=600, description="seconds to wait for the LRS's answer")
+
+    @field_validator("endpoint", "activity_base", "homepage")
+    @classmethod
+    def _is_url(cls, value: str | None) -> str | None:
+        return _http_url(value)
+
+    @field_validator("password_env")
+    @classmethod
+    def _is_a_name(cls, value: str | None) -> str | None:
+        if value and (problem := key_env_problem(value)):
+            raise ValueError(problem.replace("ROLEPLAY_PROXY_KEY", "ROLEPLAY_LRS_PASSWORD"))
+        return value
+
+
 class ConfigFile(FileModel):
     """A roleplay config file (user config.yaml or a workspace's roleplay.yaml)."""
 
@@ -121,6 +165,8 @@ class ConfigFile(FileModel):
     learner: str | None = Field(None, max_length=80, description=(
         "your name or learner id, saved with each session for your trainer's reports; an empty text means you "
         "chose not to give one (set it with `roleplay config --learner NAME`)"))
+    lrs: LrsConfig | None = Field(None, description=(
+        "a Learning Record Store that gets every graded session as xAPI statements (see `roleplay sync`)"))
 
 
 @dataclass(frozen=True)
@@ -213,11 +259,50 @@ def mask(secret: str) -> str:
 
 
 @dataclass
+class LrsSettings:
+    """The effective LRS settings (the workspace's ``lrs:`` keys over the user config's), with
+    the ``path:line`` each came from."""
+
+    endpoint: str
+    username: str | None = None
+    password_env: str | None = None
+    activity_base: str | None = None
+    homepage: str | None = None
+    send_transcripts: bool = False
+    timeout: float = 30.0
+    sources: dict[str, str] = field(default_factory=dict)
+
+    def password(self) -> str | None:
+        """Read from the environment at call time; never stored."""
+        return os.environ.get(self.password_env) if self.password_env else None
+
+    @property
+    def site(self) -> str:
+        """The endpoint's scheme and host: ``https://lrs.example.com``."""
+        scheme, rest = self.endpoint.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+
+    @property
+    def base(self) -> str:
+        """Where activity ids start (always ending in /)."""
+        base = self.activity_base or f"{self.site}/roleplay/"
+        return base if base.endswith("/") else base + "/"
+
+    @property
+    def account_homepage(self) -> str:
+        return self.homepage or self.site
+
+    def where(self, key: str) -> str:
+        return self.sources.get(key, "the config file")
+
+
+@dataclass
 class Settings:
     persona: RoleSettings
     evaluator: RoleSettings
     files: list[Path] = field(default_factory=list)
     learner: str | None = None  # None: never asked; "": declined (ROLEPLAY_LEARNER, then the config files)
+    lrs: LrsSettings | None = None  # None: no LRS configured (no ``lrs.endpoint``)
 
     def role(self, name: str) -> RoleSettings:
         return self.persona if name == "persona" else self.evaluator
@@ -268,7 +353,23 @@ def load_settings(workspace: Path | None = None, *, model: str | None = None,
     from ..core.sanitize import learner_name
 
     learner = None if learner is None else learner_name(learner)
-    return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files, learner=learner)
+    return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files, learner=learner,
+                    lrs=_lrs_settings(parsed))
+
+
+def _lrs_settings(parsed) -> LrsSettings | None:
+    values: dict = {}
+    sources: dict[str, str] = {}
+    for path, config, doc in parsed:
+        if config.lrs is None:
+            continue
+        for key, value in config.lrs.model_dump(exclude_none=True).items():
+            values[key] = value
+            line, _col = doc.where(("lrs", key))
+            sources[key] = f"{display_path(path)}:{line}"
+    if not values.get("endpoint"):
+        return None
+    return LrsSettings(**values, sources=sources)
 
 
 def _update_user_config(change) -> Path:

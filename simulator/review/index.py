@@ -40,7 +40,7 @@ from ..practice.sessions import (
 )
 
 INDEX = ".index.json"
-INDEX_VERSION = 4  # 4: the first line is the digest of the rest
+INDEX_VERSION = 5  # 4: the first line is the digest of the rest; 5: evaluations
 STATUSES = ("open", "pending", "failed", "evidence", "graded", "unreadable")
 FIGURES = ("apologies", "open_share", "median_response_time_s", "jargon", "reading_ease")
 
@@ -71,6 +71,7 @@ class SessionSummary:
     figures: dict[str, int | float | None] = field(default_factory=dict)  # FIGURES, from the measured part
     branched_from: dict[str, Any] | None = None
     learner: str | None = None
+    evaluations: int = 0  # evaluations saved (a regrade adds one): what the LRS outbox queues
     stamp: list[int] = field(default_factory=list)  # size, mtime, inode, ctime of each file read (_stamp)
 
     @property
@@ -167,7 +168,8 @@ def summarise(record: SessionRecord, folder: str, stamp: list[int]) -> SessionSu
         method=latest.method if latest else None,
         criteria={c.id: c.score for c in latest.criteria} if latest else {},
         criterion_names={c.id: c.label for c in latest.criteria} if latest else {},
-        figures=_figures(measured), branched_from=record.branched_from, learner=record.learner, stamp=stamp)
+        figures=_figures(measured), branched_from=record.branched_from, learner=record.learner,
+        evaluations=len(record.evaluations), stamp=stamp)
 
 
 def _read_row(path: str, name: str, stamp: list[int]) -> SessionSummary:
