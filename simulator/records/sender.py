@@ -79,6 +79,11 @@ def password_problem(lrs: "LrsSettings") -> str | None:
     return None
 
 
+def _mend_login(lrs: "LrsSettings") -> str:
+    return (f"check the password in ${lrs.password_env} (lrs.password_env, {lrs.where('password_env')}) and the "
+            f"user name (lrs.username, {lrs.where('username')})")
+
+
 class Sender:
     def __init__(self, lrs: "LrsSettings", *, client: "httpx.Client | None" = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
@@ -108,9 +113,8 @@ class Sender:
                         "wait in the outbox; `roleplay sync` sends them when it answers")
 
     def _refused(self, answer: Answer) -> LrsError:
-        return LrsError(f"the LRS refused user '{self.lrs.username}' ({answer.reason}) — check the password in "
-                        f"${self.lrs.password_env} and lrs.username ({self.lrs.where('username')}); the results "
-                        "wait in the outbox")
+        return LrsError(f"the LRS refused user '{self.lrs.username}' ({answer.reason}) — {_mend_login(self.lrs)}; "
+                        "the results wait in the outbox")
 
     def post(self, statements: list[dict[str, Any]], *, retry_5xx: bool = True) -> Answer:
         import httpx
@@ -232,6 +236,8 @@ def check(lrs: "LrsSettings", *, client: "httpx.Client | None" = None) -> list[F
             except ValueError:
                 versions = "?"
             results.append(Finding(True, f"{base}/about answers: xAPI {versions}"))
+        elif about.status_code == 404:  # xAPI asks for it, some LRSs (Ralph) have none: the GET below decides
+            results.append(Finding(True, f"{lrs.site} answers (it has no {base}/about: the xAPI version is not said)"))
         else:
             results.append(Finding(False, f"{base}/about answered {Answer(about.status_code, about.text).reason} — is "
                                    f"lrs.endpoint the xAPI address ({lrs.where('endpoint')})?"))
@@ -240,11 +246,15 @@ def check(lrs: "LrsSettings", *, client: "httpx.Client | None" = None) -> list[F
             return results
         got = client.get(base + "/statements", params={"limit": 1},
                          auth=(lrs.username or "", lrs.password() or ""))
-        if got.status_code == 200:
+        if got.status_code == 404:
+            results.append(Finding(False, f"no statements resource at {base}/statements (404) — lrs.endpoint "
+                                          f"({lrs.where('endpoint')}) is the xAPI address, e.g. "
+                                          "https://lrs.example.com/xAPI/"))
+        elif got.status_code == 200:
             results.append(Finding(True, f"user '{lrs.username}' may read statements (password from ${lrs.password_env})"))
         elif got.status_code in (401, 403):
-            results.append(Finding(False, f"the LRS refused user '{lrs.username}' ({got.status_code}) — check the password "
-                                   f"in ${lrs.password_env} and lrs.username ({lrs.where('username')})"))
+            results.append(Finding(False, f"the LRS refused user '{lrs.username}' ({got.status_code}) — "
+                                          f"{_mend_login(lrs)}"))
         else:
             results.append(Finding(False, f"an authenticated GET of statements answered "
                                    f"{Answer(got.status_code, got.text).reason}"))

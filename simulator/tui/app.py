@@ -53,6 +53,7 @@ from .flow import (
 from .grading import Grading, GradingUpdate
 from .home import HomeScreen, LibraryLoaded
 from .loader import LibraryData
+from .records import RESEND_S, OutboxChanged, outbox_line
 from .widgets import STYLES
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from ..models.config import RoleSettings, Settings
     from ..models.gateway import ModelClient
     from ..practice.engine import Conversation
+    from textual.timer import Timer
 
 ModelFactory = Callable[["RoleSettings"], "ModelClient"]
 
@@ -104,6 +106,10 @@ class RoleplayApp(App[int]):
         self.library: "Library | None" = None
         self.warm_up_started = False
         self.learner_asked = False
+        self.records_started = False  # the first send of what waits for the LRS
+        self.outbox_waiting = 0  # statements waiting for the LRS, as last heard
+        self.outbox_note = ""
+        self._resend_timer: "Timer | None" = None
         self.in_practice = False  # a practice's screens are on the stack (one practice at a time)
         self.grading = Grading()
         self.home: HomeScreen | None = None  # the library: the first screen, always at the bottom
@@ -256,6 +262,35 @@ class RoleplayApp(App[int]):
         if update.final and self.screen not in shown:
             self.notify(update.status.splitlines()[0], title="Grading",
                         severity="information" if update.evaluation else "warning", timeout=10)
+        if update.final and update.evaluation is not None:
+            self.send_records()
+
+    # -- learning records ------------------------------------------------------------------------
+    def send_records(self) -> None:
+        """Results to the LRS, in a thread, when one is configured (see ``tui.records``)."""
+        if self.settings is not None and self.settings.lrs is not None:
+            self._send_records()
+
+    @work(thread=True, group="records", exit_on_error=False)
+    def _send_records(self) -> None:
+        from .records import send_waiting
+
+        self.post_message(send_waiting(self.workspace))
+
+    @on(OutboxChanged)
+    def _outbox_changed(self, message: OutboxChanged) -> None:
+        from .history import HistoryScreen
+
+        self.outbox_waiting, self.outbox_note = message.waiting, message.note
+        text = outbox_line(message.waiting, message.note)
+        for screen in self.screen_stack:
+            if isinstance(screen, (HomeScreen, HistoryScreen)):
+                screen.show_outbox(text)
+        if self._resend_timer is not None:
+            self._resend_timer.stop()
+            self._resend_timer = None
+        if message.waiting:  # try again in a while: the network may come back
+            self._resend_timer = self.set_timer(RESEND_S, self.send_records)
 
     # -- the library, settings and models --------------------------------------------------------
     def get_default_screen(self) -> HomeScreen:
@@ -281,6 +316,9 @@ class RoleplayApp(App[int]):
 
             self.learner_asked = True  # once: a skip is saved too
             self.push_screen(LearnerModal(), self._learner_given)
+        if data.settings is not None and data.settings.lrs is not None and not self.records_started:
+            self.records_started = True  # what waits from earlier sessions goes now, if the LRS answers
+            self.send_records()
         if data.settings is not None and not self.injected_model and not self.warm_up_started:
             self.warm_up_started = True
             self.warm_up(data.settings.persona)
@@ -362,7 +400,7 @@ class RoleplayApp(App[int]):
         if self.in_practice:
             self.notify("Finish the practice on screen first.", severity="warning")
         elif not isinstance(self.screen, HistoryScreen):
-            self.push_screen(HistoryScreen(self.workspace))
+            self.push_screen(HistoryScreen(self.workspace, outbox=outbox_line(self.outbox_waiting, self.outbox_note)))
 
     # -- workers off the UI loop ----------------------------------------------------------------
     @work(thread=True, group="warm-up", exit_on_error=False)

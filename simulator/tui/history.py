@@ -19,7 +19,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from textual.screen import Screen
 
 from .flow import OpenSession
-from .widgets import STYLES, SessionTable, display_folder, fit, format_started, outcome_label, short_outcome
+from .widgets import STYLES, OutboxLine, SessionTable, display_folder, fit, format_started, outcome_label, short_outcome
 
 if TYPE_CHECKING:
     from ..review.index import SessionSummary
@@ -49,9 +49,10 @@ class HistoryScreen(Screen):
         ("history: back", "back", "Back to where you were"),
     ]
 
-    def __init__(self, workspace: Path) -> None:
+    def __init__(self, workspace: Path, outbox: str = "") -> None:
         super().__init__()
         self.workspace = workspace
+        self.outbox = outbox  # results waiting for the LRS, as the app last heard
         self.rows: list["SessionSummary"] = []
         self.shown: dict[str, "SessionSummary"] = {}
         self.sort = 0
@@ -64,7 +65,13 @@ class HistoryScreen(Screen):
         table.loading = True
         yield table
         yield Static("", id="history-detail", markup=False)
+        yield OutboxLine(self.outbox, id="outbox")
         yield Footer()
+
+    def show_outbox(self, text: str) -> None:
+        """Results waiting for the LRS ("" hides the line)."""
+        self.outbox = text
+        self.query_one("#outbox", OutboxLine).show(text)
 
     def on_mount(self) -> None:
         table = self.query_one("#sessions", DataTable)

@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Select, Static
 from ..content.index import read_index
 from .flow import Practise
 from .loader import LibraryData
-from .widgets import PersonaTable, fit, problem_text, short_outcome
+from .widgets import OutboxLine, PersonaTable, fit, problem_text, short_outcome
 
 if TYPE_CHECKING:
     from textual.timer import Timer
@@ -90,7 +90,12 @@ class HomeScreen(Screen):
             yield Select[str]([], prompt="all skills", id="skill", allow_blank=True, compact=True)
         yield PersonaTable(id="personas", cursor_type="row", zebra_stripes=True)
         yield Static("", id="detail", markup=False)
+        yield OutboxLine(id="outbox")
         yield Footer()
+
+    def show_outbox(self, text: str) -> None:
+        """Results waiting for the LRS ("" hides the line)."""
+        self.query_one("#outbox", OutboxLine).show(text)
 
     def on_mount(self) -> None:
         table = self.query_one("#personas", DataTable)

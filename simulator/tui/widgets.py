@@ -134,6 +134,20 @@ def bubble_for_turn(turn: "Turn", customer_name: str) -> Bubble:
     return Bubble("learner", "You:", turn.text)
 
 
+class OutboxLine(Static):
+    """One line above the footer while results wait for the LRS; hidden when none do."""
+
+    DEFAULT_CSS = "OutboxLine { height: auto; max-height: 2; color: $warning; padding: 0 1; }"
+
+    def __init__(self, text: str = "", *, id: str | None = None) -> None:
+        super().__init__(text, id=id, markup=False)
+        self.display = bool(text)
+
+    def show(self, text: str) -> None:
+        self.update(text)
+        self.display = bool(text)
+
+
 class FrustrationMeter(Static):
     """The customer's frustration, 0 calm to 10 furious: a bar of blocks and the number."""
 
