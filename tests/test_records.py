@@ -337,3 +337,63 @@ async def test_the_app_sends_after_grading_and_shows_what_waits_while_the_lrs_is
         assert not app.screen.query_one("#outbox", OutboxLine).display
     (record,) = [read_session(f) for f in (desk / "sessions").iterdir() if f.is_dir()]
     assert len(ralph.statements(registration=registration(record.session_id))) == waiting
+
+
+# -- the outbox and the statements on their own (no server) ----------------------------------------
+
+def test_a_torn_last_line_is_skipped_and_a_damaged_one_is_said_where(workspace):
+    from simulator.records.outbox import OutboxDamaged
+
+    record = graded(workspace, 1)
+    outbox = Outbox(workspace)
+    made = statements_of(record, None)[0]
+    assert outbox.queue(made) == len(made.statements)
+    with open(outbox.path, "ab") as journal:  # a kill -9 in the middle of a write
+        journal.write(b'{"type":"sent","ids":["' + made.statements[0].id.encode()[:10])
+    assert outbox.count() == len(made.statements)
+    outbox.mark_sent([made.statements[0].id])  # the next write mends the tail first
+    assert outbox.count() == len(made.statements) - 1
+    lines = outbox.path.read_bytes().splitlines()
+    outbox.path.write_bytes(b"\n".join([lines[0], b"{not json", *lines[1:]]) + b"\n")
+    with pytest.raises(OutboxDamaged, match=r"outbox/journal.jsonl:2:1: .*cannot be read"):
+        outbox.state()
+
+
+def test_an_empty_outbox_is_compacted_and_never_queues_a_session_twice(workspace, monkeypatch):
+    from simulator.records import outbox as outbox_module
+
+    record = graded(workspace, 1)
+    outbox = Outbox(workspace)
+    made = statements_of(record, None)[0]
+    outbox.queue(made)
+    state = outbox.state()
+    outbox.mark_sent(list(state.waiting), state)
+    monkeypatch.setattr(outbox_module, "COMPACT_BYTES", 1)
+    assert outbox.compact(state)
+    assert outbox.path.read_text().count("\n") == 1  # the ledger alone
+    assert outbox.queue(made) == 0 and outbox.count() == 0
+
+
+def test_statements_are_checked_before_they_leave():
+    from simulator.records.statements import duration, problems
+
+    assert [duration(s) for s in (0, 34, 61.5, 3725.25)] == ["PT0S", "PT34S", "PT1M1.5S", "PT1H2M5.25S"]
+    good = {"id": "0e1c5cae-99bf-506f-8478-9d996a9eaf61", "timestamp": "2026-01-05T09:00:00+00:00",
+            "actor": {"account": {"homePage": "https://lrs.example.com", "name": "ana"}},
+            "verb": {"id": VERBS["passed"]}, "object": {"id": BASE + "personas/x"},
+            "result": {"score": {"scaled": 0.5, "raw": 3, "min": 1, "max": 5}, "duration": "PT34S"}}
+    assert problems(good) == []
+    bad = json.loads(json.dumps(good))
+    bad["result"]["score"].update(scaled=1.7, raw=6)
+    bad["result"]["duration"] = "34 seconds"
+    bad["timestamp"] = "2026-01-05T09:00:00"
+    assert problems(bad) == ["result.score.scaled: 1.7 is outside -1..1", "result.score.raw: 6 is outside 1..5",
+                             "result.duration: '34 seconds' is not an ISO 8601 duration", "timestamp: no time zone"]
+
+
+def test_a_session_without_a_learner_id_cannot_be_made_into_statements(workspace):
+    from simulator.records.statements import NotSendable
+
+    record = graded(workspace, 1, learner="")
+    with pytest.raises(NotSendable, match="no learner id"):
+        statements_of(record, None)
