@@ -23,6 +23,22 @@ long sentence         clear-communication          1          one step per sente
 hard to read          clear-communication          1          shorter words (reading ease under 50)
 ====================  ===========================  =========  ==========================================
 
+A spoken turn (issue 22) is also checked for how it sounded, from the speech figures
+(``measured.speech``, :mod:`.speech`); the thresholds, the criteria and the wording are the
+trainer's, in ``rubrics/speech/speech.yaml``:
+
+====================  ===========================  =========  ==========================================
+fault                 criterion (the file's)       severity   instead (the file's)
+====================  ===========================  =========  ==========================================
+spoke over customer   active-listening             2          let them finish, then answer
+too fast / too slow   clear-communication          1          about 140-160 words a minute
+fillers (per_turn+)   clear-communication          1          pause instead of "um"
+long wait to answer   time-management              1          a short acknowledgement while you think
+====================  ===========================  =========  ==========================================
+
+:func:`speech_advice` says the same of the whole session (the figures' ``advice``: the pace
+overall, which fillers and in which turns, the long waits, the talk-over).
+
 What a turn does is read by meaning, the same acts the grade and the coach read
 (:func:`.evidence.session_readings`): brush-off is the ``brush-off`` act, blame ``blame``,
 acknowledging one of :data:`simulator.practice.coach.ACKNOWLEDGE_ACTS`, "can't / policy" a
@@ -50,8 +66,94 @@ if TYPE_CHECKING:
     from ..content.rubric import Rubric
     from ..practice.sessions import SessionRecord
     from .metrics import Measurements
+    from .speech import SpeechFigures, SpeechRules
 
 LIMIT = 3
+SPEECH_SEVERITY = {"talk_over": 2, "pace": 1, "fillers": 1, "pause": 1}
+
+
+def first_name(name: object) -> str:
+    return str(name or "the customer").split()[0]
+
+
+def _fillers_text(words: dict[str, int]) -> str:
+    return ", ".join(f"\"{w}\" ×{n}" if n > 1 else f"\"{w}\"" for w, n in words.items())
+
+
+def _worded(template: str, **values: object) -> str:
+    """A line of the speech rules with its {names} filled in (a name it does not know is left as written)."""
+    class Keep(dict):
+        def __missing__(self, key: str) -> str:
+            return "{" + key + "}"
+
+    return template.format_map(Keep(values))
+
+
+def speech_turn_faults(speech: "SpeechFigures", rules: "SpeechRules", first: str) -> dict[int, list[dict[str, Any]]]:
+    """How each spoken turn sounded, as faults (the table in the module docstring), by turn index."""
+    faults: dict[int, list[dict[str, Any]]] = {}
+    for t in speech.talk_overs:
+        r = rules.talk_over
+        faults.setdefault(t["turn"], []).append(_fault(
+            _worded(r.what, first=first, seconds=f"{t['seconds']:.1f}"), r.criterion, SPEECH_SEVERITY["talk_over"],
+            _worded(r.instead, first=first)))
+    for p in speech.pace:
+        if p["says"] in ("fast", "slow"):
+            r = rules.pace
+            what, instead = (r.fast, r.fast_instead) if p["says"] == "fast" else (r.slow, r.slow_instead)
+            faults.setdefault(p["turn"], []).append(_fault(
+                _worded(what, first=first, wpm=f"{p['wpm']:.0f}"), r.criterion, SPEECH_SEVERITY["pace"],
+                _worded(instead, first=first, wpm=f"{p['wpm']:.0f}")))
+    for f in speech.filler_turns:
+        if f["count"] >= rules.fillers.per_turn:
+            r = rules.fillers
+            worst = next(iter(f["words"]), "um")
+            faults.setdefault(f["turn"], []).append(_fault(
+                _worded(r.what, first=first, fillers=_fillers_text(f["words"]), count=f["count"]), r.criterion,
+                SPEECH_SEVERITY["fillers"], _worded(r.instead, first=first, worst=worst)))
+    for p in speech.long_pauses:
+        r = rules.pause_before_answer
+        faults.setdefault(p["turn"], []).append(_fault(
+            _worded(r.what, first=first, seconds=f"{p['seconds']:.1f}"), r.criterion, SPEECH_SEVERITY["pause"],
+            _worded(r.instead, first=first)))
+    return faults
+
+
+def speech_advice(speech: "SpeechFigures", rules: "SpeechRules", name: object) -> list[str]:
+    """What to do about how the session sounded, one line per thing to change (none when it
+    sounded fine): the pace overall, the fillers (which, where), long waits, talk-over."""
+    first = first_name(name)
+    lines: list[str] = []
+    wpm = speech.words_per_minute
+    rated = [p for p in speech.pace if p["says"] != "unrated"]
+    fast = [p for p in rated if p["says"] == "fast"]
+    slow = [p for p in rated if p["says"] == "slow"]
+    turns = lambda items: ", ".join(str(i["turn"]) for i in items)  # noqa: E731
+    if wpm is not None and rated and (wpm > rules.pace.fast_wpm or len(fast) * 2 > len(rated)):
+        lines.append(f"Slow down: {wpm:.0f} words a minute overall (fast in turn{'s' if len(fast) > 1 else ''} "
+                     f"{turns(fast) or '—'}). " + _worded(rules.pace.fast_instead, first=first, wpm=f"{wpm:.0f}"))
+    elif wpm is not None and rated and (wpm < rules.pace.slow_wpm or len(slow) * 2 > len(rated)):
+        lines.append(f"Pick up the pace: {wpm:.0f} words a minute overall. "
+                     + _worded(rules.pace.slow_instead, first=first, wpm=f"{wpm:.0f}"))
+    per_100 = speech.fillers_per_100_words
+    named = [f for f in speech.filler_turns if f["count"] >= rules.fillers.per_turn]
+    if speech.fillers and ((per_100 is not None and per_100 > rules.fillers.per_100_words) or named):
+        worst = next(iter(speech.filler_words), "um")
+        where = sorted(named or speech.filler_turns, key=lambda f: (-f["count"], f["turn"]))[:3]
+        lines.append(f"Fewer fillers: {_fillers_text(speech.filler_words)} ({per_100:.1f} per 100 words; most in "
+                     f"turn{'s' if len(where) > 1 else ''} {', '.join(str(f['turn']) for f in sorted(where, key=lambda f: f['turn']))}). "
+                     + _worded(rules.fillers.instead, first=first, worst=worst))
+    if speech.long_pauses:
+        longest = max(speech.long_pauses, key=lambda p: p["seconds"])
+        lines.append(f"Answer sooner: {len(speech.long_pauses)} long pause{'s' if len(speech.long_pauses) > 1 else ''} "
+                     f"before answering (longest {longest['seconds']:.1f} s, turn {longest['turn']}). "
+                     + _worded(rules.pause_before_answer.instead, first=first))
+    if speech.talk_overs:
+        lines.append(f"Let {first} finish: you spoke over {first} {len(speech.talk_overs)} "
+                     f"time{'s' if len(speech.talk_overs) > 1 else ''} ({speech.talk_over_s:.1f} s in all; "
+                     f"turn{'s' if len(speech.talk_overs) > 1 else ''} {turns(speech.talk_overs)}). "
+                     + _worded(rules.talk_over.instead, first=first))
+    return lines
 
 
 def _fault(what: str, criterion: str, severity: float, instead: str) -> dict[str, Any]:
@@ -76,6 +178,11 @@ def turn_faults(record: "SessionRecord", measured: "Measurements",
     flagged = {f["turn"] for f in measured.grader_manipulation_flags}
     apologised = {a["turn"]: a["count"] for a in measured.apology_turns}
     faults: dict[int, list[dict[str, Any]]] = {}
+    spoken: dict[int, list[dict[str, Any]]] = {}
+    if getattr(measured, "speech", None) is not None:
+        from .speech import speech_rules
+
+        spoken = speech_turn_faults(measured.speech, speech_rules(workspace)[0], first)
     frustration = int(((persona.get("frustration") or {}).get("start")) or 0)
     for turn in record.turns:
         if turn.speaker == "customer":
@@ -136,6 +243,7 @@ def turn_faults(record: "SessionRecord", measured: "Measurements",
             found.append(_fault(f"hard to read (reading ease {ease:.0f}; plain English is 60 or more)",
                                 "clear-communication", 1, "Shorter words and sentences: say it as you would "
                                                           "to a neighbour."))
+        found += spoken.get(turn.index, [])
         if found:
             faults[turn.index] = found
     return faults

@@ -47,6 +47,10 @@ snapshot lists criteria, ``Measurements.informs`` keeps only the ids it has):
   index, fact text from the snapshot, the customer turn whose state first listed it);
   personas reveal them when the agent asks the right thing or acknowledges a feeling.
 * problem-solving — ``outcome`` (the record's, else the last customer state's).
+* clear-communication, time-management and active-listening — ``speech``: how the learner's
+  spoken turns sounded (words per minute, long pauses before answering, filler words,
+  talk-over; :mod:`.speech`). Only a session with spoken turns has it: a typed session's
+  figures (and ``to_dict``) are exactly as they were before voice.
 * no criterion — ``grader_manipulation_flags``: learner text addressed to the grader or
   the model rather than the customer (turn and matched text; patterns in
   :mod:`.manipulation`). It is an integrity flag for whoever reads the evaluation, not a skill.
@@ -73,6 +77,7 @@ from ..practice.sessions import SessionRecord, Turn, TurnState
 from .manipulation import MANIPULATION_PATTERNS, manipulation_in
 from .questions import classify_question
 from .repeats import INFO_TYPES, REQUEST, asks_for, given_in, name_parts, name_pattern, normalised, question_stems
+from .speech import SpeechFigures
 from .summary import summary_lines
 
 __all__ = [
@@ -108,6 +113,8 @@ INFORMS: dict[str, list[str]] = {
     "outcome": ["problem-solving"],
     "grader_manipulation_flags": [],
 }
+# added to ``informs`` only when the session has spoken turns (a typed session's figures stay as they were)
+SPEECH_INFORMS: dict[str, list[str]] = {"speech": ["clear-communication", "time-management", "active-listening"]}
 
 
 _APOLOGY = re.compile(r"\bsorry\b|\bapologi[sz](?:e|es|ed|ing)\b|\bapolog(?:y|ies)\b|\b(?:i|we)\s+(?:really\s+|"
@@ -171,10 +178,14 @@ class Measurements:
     outcome: str | None = None
     grader_manipulation_flags: list[dict[str, Any]] = field(default_factory=list)  # {turn, text}
     informs: dict[str, list[str]] = field(default_factory=lambda: {k: list(v) for k, v in INFORMS.items()})
+    speech: SpeechFigures | None = None  # spoken turns only (:mod:`.speech`)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data (lists and dicts copied)."""
-        return {name: copy.deepcopy(getattr(self, name)) for name in self.__dataclass_fields__}
+        """Plain JSON-ready data (lists and dicts copied); ``speech`` only when there is some."""
+        data = {name: copy.deepcopy(getattr(self, name)) for name in self.__dataclass_fields__ if name != "speech"}
+        if self.speech is not None:
+            data["speech"] = copy.deepcopy(vars(self.speech))
+        return data
 
 
 States = list[tuple[Turn, TurnState]]  # each customer turn that carries a state, with it
@@ -199,9 +210,28 @@ def measure(record: SessionRecord) -> Measurements:
     _frustration_and_facts(m, persona, learner, states, graded_from)
     # the criteria this rubric has
     ids = {c["id"] for c in _as_list(rubric.get("criteria")) if isinstance(c, dict) and isinstance(c.get("id"), str)}
+    _speech(m, record, persona)
     if ids:
-        m.informs = {k: [c for c in v if c in ids] for k, v in INFORMS.items()}
+        m.informs = {k: [c for c in v if c in ids] for k, v in m.informs.items()}
     return m
+
+
+def _speech(m: Measurements, record: SessionRecord, persona: dict[str, Any]) -> None:
+    """How the spoken turns sounded, and what to do about it (none typed: nothing added)."""
+    from .speech import spoken_turns
+
+    if not spoken_turns(record):
+        return
+    from .advice import speech_advice
+    from .evidence import workspace_of
+    from .speech import speech_figures, speech_rules
+
+    rules, note = speech_rules(workspace_of(record))
+    m.speech = speech_figures(record, rules)
+    if m.speech is not None:
+        m.speech.rules_note = note
+        m.speech.advice = speech_advice(m.speech, rules, str(persona.get("name") or "the customer"))
+        m.informs |= {k: list(v) for k, v in SPEECH_INFORMS.items()}
 
 
 def _time(m: Measurements, record: SessionRecord, learner: list[Turn]) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from ..practice.evaluation import GAP, CriterionGrade, Evaluation
 from ..practice.sessions import SessionRecord
 from .metrics import Measurements, summary_lines
+from .speech import spoken_mark
 
 NO_REASON = "(no reason given)"
 NO_WEAK_TURNS = "No weak turns found: no brush-offs, jargon, repeated questions or can't-first replies."
@@ -147,8 +148,11 @@ def measurements(measured: dict[str, Any] | Measurements) -> Measurements | None
 
 
 def measured_lines(measured: dict[str, Any] | Measurements) -> list[str]:
+    """The figures' lines, then (a spoken session) what to do about how it sounded."""
     figures = measurements(measured)
-    return summary_lines(figures) if figures else ["(the measured figures saved with this evaluation cannot be read)"]
+    if not figures:
+        return ["(the measured figures saved with this evaluation cannot be read)"]
+    return summary_lines(figures) + [f"Tip: {line}" for line in (figures.speech.advice if figures.speech else [])]
 
 
 # -- the Markdown report -----------------------------------------------------------------------
@@ -219,7 +223,8 @@ def render_report(record: SessionRecord, rubric: Any, measured: dict[str, Any] |
     lines += ["## Transcript", ""]
     for turn in record.turns:
         who = {"learner": "You", "customer": persona.get("name", "Customer"), "hint": "Coach"}.get(turn.speaker)
-        lines.append(f"{turn.index}. **{who}:** {turn.text}")
+        mark = spoken_mark(turn)
+        lines.append(f"{turn.index}. **{who}:**{' ' + mark if mark else ''} {turn.text}")
     return "\n".join(lines) + "\n"
 
 

@@ -50,6 +50,10 @@ def summary_lines(m: Measurements) -> list[str]:
     if m.frustration_path:
         lines.append("Frustration " + " → ".join(map(str, m.frustration_path)))
     lines.append(f"Hidden facts revealed: {len(m.hidden_revealed)}")
+    if getattr(m, "speech", None) is not None:  # spoken turns only: a typed session's lines are as before
+        from .speech import speech_lines
+
+        lines += speech_lines(m.speech)
     for flag in m.grader_manipulation_flags:
         lines.append(f"Possible grader manipulation in turn {flag['turn']}: \"{flag['text']}\"")
     return lines

@@ -60,6 +60,7 @@ from .sessions import (
     CannotSave,
     Journal,
     SessionRecord,
+    SpokenTurn,
     Turn,
     TurnState,
     cannot_start,
@@ -283,8 +284,9 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
         return folder.parent.parent if folder is not None else None
 
     async def send(self, text: str, *, on_chunk: Callable[[str], None] | None = None,
-                   on_reset: Callable[[str], None] | None = None) -> Turn:
-        """The learner says ``text``; returns the customer's reply turn.
+                   on_reset: Callable[[str], None] | None = None, voice: SpokenTurn | None = None) -> Turn:
+        """The learner says ``text``; returns the customer's reply turn. ``voice``: how the
+        learner spoke it (saved on the learner's turn), None when typed.
 
         ``on_chunk`` gets the reply's text as it streams; ``on_reset(reason)`` means
         "drop what was streamed so far" (a retry or a guard's regeneration). On a
@@ -308,7 +310,7 @@ class Conversation(ReactionRules, CustomerVoice, Coaching):
         try:
             learner = self._add(Turn(index=self._next_index(), speaker="learner", text=text,
                                      response_time_s=response_time, acts=list(understood.reading.acts),
-                                     read_by=understood.method))
+                                     read_by=understood.method, voice=voice))
         except BaseException:  # it could not be saved: nothing happened, and the text is handed back
             self.state.learner_turns -= 1
             self.pending_text = text

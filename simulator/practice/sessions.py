@@ -78,6 +78,25 @@ class TurnState:
 
 
 @dataclass
+class SpokenTurn:
+    """How a learner turn was spoken (issue 22), recorded by the voice input; every field is
+    optional. Times are seconds. Saved on the turn as ``voice`` only when the turn has one."""
+
+    spoken: bool = True  # said aloud (False: voice was on, but this turn was typed)
+    duration_s: float | None = None  # the learner's utterance, first word to last
+    words: int | None = None  # words recognised
+    speech_started_s: float | None = None  # from the customer's last words ending (or listening starting) to speech
+    pauses_s: list[float] = field(default_factory=list)  # pauses inside the utterance longer than the recorder's threshold
+    talk_over_s: float | None = None  # the learner spoke while the customer's voice was still playing
+    recognised: str | None = None  # the text as recognised, before any edit
+    edited: bool | None = None  # the learner changed the recognised text before sending
+
+    def to_dict(self) -> dict[str, Any]:
+        """As saved: what is not known is left out."""
+        return {k: v for k, v in asdict(self).items() if v not in (None, [])}
+
+
+@dataclass
 class Turn:
     """One message in the conversation."""
 
@@ -93,10 +112,12 @@ class Turn:
     guard: list[dict[str, Any]] = field(default_factory=list)  # guard decisions for this reply
     acts: list[str] = field(default_factory=list)  # learner: what the message does (practice.meaning), best first
     read_by: str | None = None  # learner: how it was read, "embeddings" or "stems"; None: not read when sent
+    voice: SpokenTurn | None = None  # learner: how it was spoken; None: typed (or before voice existed)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["state"] = self.state.to_dict() if self.state is not None else None
+        data["voice"] = self.voice.to_dict() if self.voice is not None else None
         return {k: v for k, v in data.items() if v not in (None, [], {})} | {"text": self.text}
 
 
@@ -423,8 +444,8 @@ def type_problem(value: Any, hint: Any, where: str) -> str | None:
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    if cls is Turn:  # a turn's state is read as its object, each known key checked (STATE_TYPES)
-        return dict(get_type_hints(cls)) | {"state": dict[str, Any] | None}
+    if cls is Turn:  # a turn's state and voice are read as objects, each known key checked (_turn_problem)
+        return dict(get_type_hints(cls)) | {"state": dict[str, Any] | None, "voice": dict[str, Any] | None}
     if cls is not SessionRecord:
         return dict(get_type_hints(cls))
     from . import evaluation
@@ -469,6 +490,8 @@ def _turn_problem(data: Any, where: str = "") -> str | None:
     if problem is None and isinstance(data.get("state"), dict):  # what a resumed conversation starts from
         problem = next((p for key, hint in STATE_TYPES.items() if key in data["state"]
                         and (p := type_problem(data["state"][key], hint, f"{prefix}state.{key}"))), None)
+    if problem is None and isinstance(data.get("voice"), dict):
+        problem = fields_problem(data["voice"], SpokenTurn, where=f"{prefix}voice")
     return problem
 
 

@@ -42,7 +42,8 @@ from ..practice.sessions import (
 INDEX = ".index.json"
 INDEX_VERSION = 5  # 4: the first line is the digest of the rest; 5: evaluations
 STATUSES = ("open", "pending", "failed", "evidence", "graded", "unreadable")
-FIGURES = ("apologies", "open_share", "median_response_time_s", "jargon", "reading_ease")
+FIGURES = ("apologies", "open_share", "median_response_time_s", "jargon", "reading_ease",
+           "words_per_minute", "fillers_per_100")  # the last two: spoken sessions only
 
 
 @dataclass
@@ -135,7 +136,15 @@ def _figures(measured: dict[str, Any]) -> dict[str, float | None]:
             "open_share": round((_number(measured.get("open_questions")) or 0) / questions, 2) if questions else None,
             "median_response_time_s": _number(measured.get("median_response_time_s")),
             "jargon": len(jargon) if isinstance(jargon, list) else 0,
-            "reading_ease": _number(measured.get("reading_ease"))}
+            "reading_ease": _number(measured.get("reading_ease"))} | _speech_figures(measured.get("speech"))
+
+
+def _speech_figures(speech: Any) -> dict[str, float | None]:
+    """Words per minute and fillers per 100 words of a spoken session (issue 22); none when typed."""
+    if not isinstance(speech, dict):
+        return {}
+    return {"words_per_minute": _number(speech.get("words_per_minute")),
+            "fillers_per_100": _number(speech.get("fillers_per_100_words"))}
 
 
 def summarise(record: SessionRecord, folder: str, stamp: list[int]) -> SessionSummary:

@@ -5,7 +5,8 @@
 * **Sessions per week** for the last eight weeks (ISO weeks), and the **pass rate** of the
   graded sessions.
 * **Figures that moved**: apologies per session, the share of open questions, the median
-  response time, jargon words per session and reading ease, as the mean of the first and of
+  response time, jargon words per session and reading ease, and of spoken sessions words per
+  minute and fillers per 100 words (issue 22), as the mean of the first and of
   the latest (up to) five sessions that have them, never overlapping.
 * **Weakest criterion**: the lowest mean over the latest five graded sessions (criteria seen
   in at least two), with two personas from the library that train it (those practised least
@@ -27,7 +28,9 @@ if TYPE_CHECKING:
 BARS = "▁▂▃▄▅▆▇█"
 FIGURE_LABELS = {"apologies": ("apologies per session", "{:.1f}"), "open_share": ("open questions", "{:.0%}"),
                  "median_response_time_s": ("median response time", "{:.0f} s"),
-                 "jargon": ("jargon words per session", "{:.1f}"), "reading_ease": ("reading ease", "{:.0f}")}
+                 "jargon": ("jargon words per session", "{:.1f}"), "reading_ease": ("reading ease", "{:.0f}"),
+                 "words_per_minute": ("words per minute (spoken)", "{:.0f}"),
+                 "fillers_per_100": ("fillers per 100 words", "{:.1f}")}
 RECENT = 5
 
 
