@@ -68,7 +68,7 @@ def desk(root: Path, ralph: RalphServer, sessions: int) -> tuple[dict[str, str],
     save_record(record, workspace)
     asyncio.run(evaluate(record, record.rubric_snapshot(), ScriptedModel(capabilities=SMALL)))
     copy_sessions(workspace, record, sessions - 1)
-    return env, 3 + len(record.latest_evaluation().criteria)
+    return env, 3 + sum(1 for c in record.latest_evaluation().criteria if c.observed)
 
 
 def sync_and_count(env: dict[str, str], ralph: RalphServer, expected: int) -> tuple[float, str, int]:

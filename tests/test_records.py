@@ -89,6 +89,11 @@ def copy_sessions(workspace: Path, template, n: int) -> list[str]:
     return ids
 
 
+def observed(evaluation) -> int:
+    """Criteria with evidence either way: each gets a scored statement."""
+    return sum(1 for c in evaluation.criteria if c.observed)
+
+
 def by_verb(statements: list[dict], verb: str) -> list[dict]:
     return [s for s in statements if s["verb"]["id"] == VERBS[verb]]
 
@@ -98,7 +103,7 @@ def test_a_graded_session_reaches_the_lrs_and_reads_back_field_by_field(desk, ra
     evaluation = record.latest_evaluation()
     done = roleplay("sync")
     assert done.returncode == 0, done.stderr
-    criteria = len(evaluation.criteria)
+    criteria = observed(evaluation)
     assert f"sent {3 + criteria} statements" in done.stdout and "outbox empty" in done.stdout
 
     stored = ralph.statements(registration=registration(record.session_id))
@@ -130,15 +135,18 @@ def test_a_graded_session_reaches_the_lrs_and_reads_back_field_by_field(desk, ra
     assert overall["result"]["success"] is evaluation.overall.passed
 
     scored = {s["object"]["id"].rsplit("/", 1)[1]: s for s in by_verb(stored, "scored")}
-    assert set(scored) == {c.id for c in evaluation.criteria}
-    for grade in evaluation.criteria:
+    assert set(scored) == {c.id for c in evaluation.criteria if c.observed}
+    not_observed = overall["result"]["extensions"].get(BASE + "extensions/not-observed", [])
+    assert set(not_observed) == {c.id for c in evaluation.criteria if not c.observed}
+    for grade in (c for c in evaluation.criteria if c.observed):
         statement = scored[grade.id]
         assert statement["result"]["score"]["raw"] == pytest.approx(grade.score)
         assert statement["object"]["definition"]["name"]["en-US"] == grade.label
         assert statement["context"]["contextActivities"]["parent"][0]["id"] == persona["id"]
         quotes = statement["result"]["extensions"][BASE + "extensions/evidence"]
         assert [q["quote"] for q in quotes] == [q.quote for q in grade.evidence]
-    assert any(scored[c.id]["result"]["extensions"][BASE + "extensions/evidence"] for c in evaluation.criteria)
+    assert any(scored[c.id]["result"]["extensions"][BASE + "extensions/evidence"] for c in evaluation.criteria
+               if c.observed)
 
 
 def test_sent_twice_is_stored_once_and_a_regrade_sends_its_own_statements(desk, ralph):
@@ -156,7 +164,7 @@ def test_sent_twice_is_stored_once_and_a_regrade_sends_its_own_statements(desk, 
     asyncio.run(evaluate(record, record.rubric_snapshot(), ScriptedModel(capabilities=SMALL)))  # a regrade
     assert roleplay("sync").returncode == 0
     stored = ralph.statements(registration=reg)
-    criteria = len(record.latest_evaluation().criteria)
+    criteria = observed(record.latest_evaluation())
     assert len(stored) == first + 1 + criteria  # a new overall and new criterion scores; one attempt, one completion
     assert len(by_verb(stored, "attempted")) == len(by_verb(stored, "completed")) == 1
     numbers = {s["context"]["extensions"][BASE + "extensions/evaluation-number"] for s in stored}
@@ -179,7 +187,7 @@ def test_with_the_lrs_down_results_wait_in_the_outbox_then_go_once(desk, ralph):
         assert len(lines) == 1 and "cannot reach the LRS" in lines[0] and "wait in the outbox" in lines[0]
         assert "Traceback" not in down.stderr
         status = roleplay("lrs", "status")
-        waiting = 3 + len(record.latest_evaluation().criteria)
+        waiting = 3 + observed(record.latest_evaluation())
         assert f"{waiting} statements waiting (1 session)" in status.stdout
         doctor = roleplay("doctor", "--json")
         lrs_lines = [c for c in json.loads(doctor.stdout) if c["name"] == "lrs"]
@@ -267,7 +275,7 @@ def test_a_kill_in_the_middle_of_a_sync_loses_nothing_and_stores_nothing_twice(d
     SIGKILL once Ralph has some of them; the next sync sends the rest, each statement once."""
     template = graded(desk, 9)
     ids = copy_sessions(desk, template, 40)
-    per_session = 3 + len(template.latest_evaluation().criteria)
+    per_session = 3 + observed(template.latest_evaluation())
     before = ralph.count()
     proc = subprocess.Popen([sys.executable, "-m", "simulator", "sync"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)

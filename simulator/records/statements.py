@@ -6,7 +6,8 @@ For one session and one of its evaluations:
   one of each per session, whatever the number of evaluations;
 - **passed** or **failed**, with the overall score (``score.scaled`` 0..1 on the rubric's
   scale, ``raw``, ``min``, ``max``), ``success``, ``completion`` and ``duration``;
-- **scored**, one per rubric criterion, with its score, the reason and the evidence quotes in
+- **scored**, one per rubric criterion observed (one with no evidence either way is left out
+  of the overall score and listed in the overall statement's ``not-observed``), with its score, the reason and the evidence quotes in
   ``result.extensions``; its object is the criterion (an objective) under the persona.
 
 The learner is an ``account`` (the LRS's home page and the learner id saved with the
@@ -267,12 +268,13 @@ def make(record: "SessionRecord", evaluation: "Evaluation", lrs: "LrsSettings | 
                       extensions={k: v for k, v in overall_ext.items() if v is not None}),
         context=context(), timestamp=evaluation.created_at or record.ended_at or record.started_at))
     for grade in evaluation.criteria:
+        if not grade.observed:  # no evidence either way: a score would read as a result (listed in not-observed)
+            continue
         extensions: dict[str, Any] = {
             words.extension("criterion-id"): grade.id,
             words.extension("reason"): grade.reason,
             words.extension("evidence"): [{"turn": q.turn, "quote": q.quote} for q in grade.evidence],
             words.extension("weight"): grade.weight,
-            words.extension("observed"): grade.observed,
         }
         if grade.fallback:
             extensions[words.extension("fallback")] = grade.fallback
