@@ -15,8 +15,8 @@ DOMAIN = sorted(".".join(("simulator", *p.relative_to(ROOT).with_suffix("").part
                 if "tui" not in p.relative_to(ROOT).parts and p.name != "__main__.py"
                 and p.name != "local_provider.py")  # the litellm provider: imported by the gateway on a call
 # layers, lowest first: a module may import its own layer and those below it, never one above
-LAYERS = ["core", "content", "models", "practice", "grading", "review", "trainer", "records", "tui", "cli"]
-LEVEL = {"core": 0, "content": 1, "models": 2, "practice": 3, "grading": 4, "review": 5, "trainer": 5, "records": 5,
+LAYERS = ["core", "content", "models", "voice", "practice", "grading", "review", "trainer", "records", "tui", "cli"]
+LEVEL = {"core": 0, "content": 1, "models": 2, "voice": 2, "practice": 3, "grading": 4, "review": 5, "trainer": 5, "records": 5,
          "tui": 6, "cli": 6}  # a module may import its own level and those below
 
 

@@ -62,6 +62,26 @@ class EndConditions(FileModel):
     max_turns: int = Field(20, ge=2, le=100, description="learner turns before the session stops, 2 to 100")
 
 
+class Voice(FileModel):
+    """How the customer sounds when voice practice is on (optional; the app's default voice
+    otherwise). Only ``roleplay`` with the ``voice`` extra speaks."""
+
+    id: str = Field(description=(
+        "the voice: engine:name, e.g. piper:joe, espeak:en-gb+m3 (a man), espeak:en-us+f4 (a woman)"),
+        json_schema_extra={"pattern": "^(espeak|piper):[A-Za-z0-9_.+-]+$"})
+    speed: float = Field(1.0, ge=0.5, le=2.0, description="speaking speed: 1.0 normal, 0.85 a slower, older caller")
+    pitch: float = Field(1.0, ge=0.5, le=2.0, description="pitch: 1.0 the voice's own, 0.9 lower, 1.1 higher")
+
+    @field_validator("id")
+    @classmethod
+    def _engine_and_name(cls, value: str) -> str:
+        engine, sep, name = value.partition(":")
+        if not sep or engine not in ("espeak", "piper") or not name or not all(
+                c.isalnum() or c in "_.+-" for c in name):
+            raise ValueError("write engine:name, e.g. piper:joe or espeak:en-gb+m3")
+        return value
+
+
 class Persona(FileModel):
     """A customer persona for one practice scenario."""
 
@@ -83,6 +103,8 @@ class Persona(FileModel):
     jargon: JargonList = Field(default_factory=list, description=(
         "words this customer would not understand; plain words for one may follow a colon: "
         "\"MFA: the code on your phone\""))
+    voice: Voice | None = Field(None, description=(
+        "how the customer sounds in voice practice: voice id, speed, pitch (optional)"))
 
     # filled in by the loader, not read from the file
     id: str = Field("", exclude=True)

@@ -107,6 +107,12 @@ end:
 jargon:
   - "chargeback: asking your bank to reverse the payment"
   - "authorisation hold: a payment your bank has put on hold"
+
+# How the customer sounds in voice practice (optional; needs the voice extra).
+# voice:
+#   id: espeak:en-gb+m3         # engine:name: piper:joe, espeak:en-us+f4 ...
+#   speed: 0.85                 # 1.0 normal; slower for an older caller
+#   pitch: 0.9                  # 1.0 the voice's own
 """
 
 RUBRIC = """{schema}

@@ -156,6 +156,22 @@ class LrsConfig(FileModel):
         return value
 
 
+class VoiceConfig(FileModel):
+    """Voice practice on this desk (``roleplay[voice]``). Every key is optional."""
+
+    pause_s: float | None = Field(None, ge=0.2, le=10, description=(
+        "seconds of silence that end your spoken turn (default 0.8)"))
+    send_on_end: bool | None = Field(None, description=(
+        "true: what was heard is sent when you stop speaking; default false: it waits in the box to be "
+        "checked or edited, then Enter sends it"))
+    input_wavs: str | None = Field(None, description=(
+        "a folder of WAV files used as the microphone, one file a turn in name order (demos and tests; "
+        "environment ROLEPLAY_VOICE_INPUT)"))
+    output_wavs: str | None = Field(None, description=(
+        "a folder the customer's voice is written to as WAV files instead of the speaker (environment "
+        "ROLEPLAY_VOICE_OUTPUT)"))
+
+
 class ConfigFile(FileModel):
     """A roleplay config file (user config.yaml or a workspace's roleplay.yaml)."""
 
@@ -167,6 +183,7 @@ class ConfigFile(FileModel):
         "chose not to give one (set it with `roleplay config --learner NAME`)"))
     lrs: LrsConfig | None = Field(None, description=(
         "a Learning Record Store that gets every graded session as xAPI statements (see `roleplay sync`)"))
+    voice: VoiceConfig | None = Field(None, description="voice practice: the pause that ends a turn, send on end")
 
 
 @dataclass(frozen=True)
@@ -296,6 +313,16 @@ class LrsSettings:
         return self.sources.get(key, "the config file")
 
 
+@dataclass(frozen=True)
+class VoiceSettings:
+    """How voice practice runs on this desk (the ``voice:`` keys, the workspace's over the user's)."""
+
+    pause_s: float = 0.8  # silence that ends the learner's turn
+    send_on_end: bool = False  # send what was heard at once, instead of leaving it in the box to edit
+    input_wavs: str | None = None  # a folder of WAV files fed as the microphone, one a turn (demos, tests)
+    output_wavs: str | None = None  # a folder the customer's speech is written to instead of the speaker
+
+
 @dataclass
 class Settings:
     persona: RoleSettings
@@ -303,6 +330,7 @@ class Settings:
     files: list[Path] = field(default_factory=list)
     learner: str | None = None  # None: never asked; "": declined (ROLEPLAY_LEARNER, then the config files)
     lrs: LrsSettings | None = None  # None: no LRS configured (no ``lrs.endpoint``)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
 
     def role(self, name: str) -> RoleSettings:
         return self.persona if name == "persona" else self.evaluator
@@ -354,7 +382,18 @@ def load_settings(workspace: Path | None = None, *, model: str | None = None,
 
     learner = None if learner is None else learner_name(learner)
     return Settings(persona=roles["persona"], evaluator=roles["evaluator"], files=files, learner=learner,
-                    lrs=_lrs_settings(parsed))
+                    lrs=_lrs_settings(parsed), voice=_voice_settings(parsed))
+
+
+def _voice_settings(parsed) -> VoiceSettings:
+    values: dict = {}
+    for _path, config, _doc in parsed:
+        if config.voice is not None:
+            values.update(config.voice.model_dump(exclude_none=True))
+    for key, env in (("input_wavs", "ROLEPLAY_VOICE_INPUT"), ("output_wavs", "ROLEPLAY_VOICE_OUTPUT")):
+        if os.environ.get(env, "").strip():
+            values[key] = os.environ[env].strip()
+    return VoiceSettings(**values)
 
 
 def _lrs_settings(parsed) -> LrsSettings | None:

@@ -137,8 +137,10 @@ class RoleplayApp(App[int]):
                         break
                     step = self._talk(self._start(step.persona)) or step
                 elif isinstance(step, Talk):
-                    ended = await self.push_screen_wait(ChatScreen(step.conversation, clock=self.clock,
-                                                                   cursor_blink=self.cursor_blink))
+                    ended = await self.push_screen_wait(ChatScreen(
+                        step.conversation, clock=self.clock, cursor_blink=self.cursor_blink,
+                        open_voice=self._voice_opener(step.conversation.persona),
+                        send_on_end=self.settings.voice.send_on_end if self.settings else False))
                     played = True
                     if self.home is not None:
                         self.home.stale = True
@@ -264,6 +266,21 @@ class RoleplayApp(App[int]):
                         severity="information" if update.evaluation else "warning", timeout=10)
         if update.final and update.evaluation is not None:
             self.send_records()
+
+    # -- voice ---------------------------------------------------------------------------------------
+    def _voice_opener(self, persona) -> "Callable[[], object] | None":
+        """How the chat opens voice for this persona (in its thread, on the first F6)."""
+        if self.settings is None:
+            return None
+        settings = self.settings.voice
+
+        def open_voice():
+            from ..practice.voice_loop import open_voice as opened
+
+            voice = persona.voice
+            return opened(voice.id if voice else None, voice.speed if voice else 1.0,
+                          voice.pitch if voice else 1.0, settings)
+        return open_voice
 
     # -- learning records ------------------------------------------------------------------------
     def send_records(self) -> None:

@@ -21,12 +21,13 @@ from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
 from .flow import SessionEnded
+from .talk import TalkMixin, VoiceOpener
 from .widgets import STYLES, Bubble, FrustrationMeter, brief_widgets, bubble_for_turn, format_elapsed
 
 if TYPE_CHECKING:
     from ..content.persona import Persona
     from ..practice.engine import Conversation
-    from ..practice.sessions import Turn
+    from ..practice.sessions import SpokenTurn, Turn
     from textual.timer import Timer
 
 WEAK_MODEL_BANNER = ("{model}: fast but weak at staying in character; set ROLEPLAY_MODEL for better practice "
@@ -95,7 +96,7 @@ class ConfirmEnd(ModalScreen[bool]):
         self.dismiss(False)
 
 
-class ChatScreen(Screen[SessionEnded]):
+class ChatScreen(TalkMixin, Screen[SessionEnded]):
     """One live practice session; dismisses when it is over."""
 
     CSS_PATH = STYLES / "chat.tcss"
@@ -108,6 +109,7 @@ class ChatScreen(Screen[SessionEnded]):
         Binding("ctrl+r,f5", "retry", "Retry", id="chat.retry", priority=True),
         Binding("escape", "cancel_reply", "Cancel", id="chat.cancel", priority=True),
         Binding("ctrl+e", "end_session", "End", id="chat.end", priority=True),
+        Binding("f6", "talk", "Talk", id="chat.talk", priority=True),
     ]
     PALETTE = [
         ("session: hint", "hint", "Ask the coach for one short tip (recorded in the session)"),
@@ -119,8 +121,10 @@ class ChatScreen(Screen[SessionEnded]):
     ]
 
     def __init__(self, conversation: "Conversation", *, clock: Callable[[], float] = time.monotonic,
-                 cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True, open_voice: "VoiceOpener | None" = None,
+                 send_on_end: bool = False) -> None:
         super().__init__()
+        self._init_talk(open_voice, send_on_end)
         self.conversation = conversation
         self.clock = clock
         self.cursor_blink = cursor_blink
@@ -136,6 +140,7 @@ class ChatScreen(Screen[SessionEnded]):
         self._notice_timer = None
         self._draft_timer = None
         self._footer_timer: "Timer | None" = None  # the footer shows "esc Cancel" when it fires
+        self._sent_spoken: "SpokenTurn | None" = None  # how the message in flight was spoken
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -172,6 +177,8 @@ class ChatScreen(Screen[SessionEnded]):
         state = self.conversation.state
         elapsed = format_elapsed(self.clock() - self._started_at)
         parts = [f"turn {state.learner_turns}/{self.conversation.max_turns}", elapsed]
+        if self.listening:
+            parts.append("🎙 listening")
         if self.streaming:
             parts.append(self.busy_with or "working…")
         elif not self.meter_visible:
@@ -198,7 +205,7 @@ class ChatScreen(Screen[SessionEnded]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel_reply":
-            return self.streaming
+            return self.streaming or self.voice_busy
         if action == "retry":
             return self.failed is not None and not self.streaming
         if action == "hint":
@@ -260,22 +267,26 @@ class ChatScreen(Screen[SessionEnded]):
         self.query_one("#prompt", Input).value = ""
         self.failed = None
         self.clear_notice()
+        spoken = self.spoken_for(text)
+        self._sent_spoken = spoken
         transcript = self.query_one("#transcript", VerticalScroll)
-        self._learner_bubble = Bubble("learner", "You:", text)
+        self._learner_bubble = Bubble("learner", "You (spoken):" if spoken else "You:", text)
         self._reply_text = ""
         self._reply_bubble = Bubble("customer", f"{self.persona.name}:", placeholder="…")
         transcript.mount_all([self._learner_bubble, self._reply_bubble])
         self._set_streaming(True, "customer is typing…", footer_later=True)
-        self._send_worker(text)
+        self.voice_reply_begins()
+        self._send_worker(text, spoken)
 
     @work(exclusive=True, group="model", exit_on_error=False, name="send")
-    async def _send_worker(self, text: str) -> "Turn":
-        return await self.conversation.send(text, on_chunk=self._on_chunk, on_reset=self._on_reset)
+    async def _send_worker(self, text: str, spoken: "SpokenTurn | None" = None) -> "Turn":
+        return await self.conversation.send(text, on_chunk=self._on_chunk, on_reset=self._on_reset, voice=spoken)
 
     def _on_chunk(self, chunk: str) -> None:
         from ..practice.engine import clean_reply
 
         self._reply_text += chunk
+        self.voice_reply_chunk(chunk)
         if self._reply_bubble is not None:
             self._reply_bubble.set_text(clean_reply(self._reply_text, self.persona.name))
         if self._footer_timer is not None:  # the first words are out: now the footer
@@ -283,6 +294,7 @@ class ChatScreen(Screen[SessionEnded]):
 
     def _on_reset(self, reason: str) -> None:
         self._reply_text = ""
+        self.voice_reply_reset()
         if self._reply_bubble is not None:
             self._reply_bubble.set_text("")
         self.show_notice(f"↻ {reason}")
@@ -336,6 +348,8 @@ class ChatScreen(Screen[SessionEnded]):
             turn: "Turn" = worker.result  # type: ignore[assignment]
             if self._reply_bubble is not None:
                 self._reply_bubble.set_text(turn.text)
+            if kind == "send":
+                self.voice_reply_done(turn.text)
             self._reply_bubble = self._learner_bubble = None
             self.update_status()
             if self.conversation.ended:
@@ -350,6 +364,9 @@ class ChatScreen(Screen[SessionEnded]):
         self._reply_bubble = self._learner_bubble = None
         if kind == "send":
             self._restore_prompt()
+            self.give_back_spoken(self._sent_spoken, self.conversation.pending_text or "")
+            if self.voice_loop is not None:
+                self.voice_loop.stop_speaking()
         self.update_status()
         if event.state == WorkerState.CANCELLED:
             self.show_notice("Reply cancelled — your message is back in the box.")
@@ -387,6 +404,8 @@ class ChatScreen(Screen[SessionEnded]):
             self.send(self.query_one("#prompt", Input).value)
 
     def action_cancel_reply(self) -> None:
+        """Esc: the reply being made and the customer's voice stop; a turn being listened to is dropped."""
+        self.stop_voice()
         if self.streaming:
             self.workers.cancel_group(self, "model")
 
@@ -412,4 +431,5 @@ class ChatScreen(Screen[SessionEnded]):
         self.show_end()
 
     def show_end(self) -> None:
+        self.close_voice()
         self.dismiss(SessionEnded(self.conversation.record, self.clock() - self._started_at))
