@@ -131,7 +131,10 @@ def bubble_for_turn(turn: "Turn", customer_name: str) -> Bubble:
         return Bubble("customer", f"{customer_name}:", turn.text)
     if turn.speaker == "hint":
         return Bubble("hint", "Coach:", turn.text)
-    return Bubble("learner", "You:", turn.text)
+    from ..grading.speech import spoken_mark
+
+    mark = spoken_mark(turn)  # "(spoken, 142 wpm)": how the learner said it, when by voice
+    return Bubble("learner", f"You {mark}:" if mark else "You:", turn.text)
 
 
 class OutboxLine(Static):
