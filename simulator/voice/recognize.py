@@ -236,7 +236,7 @@ _CONTRACTIONS = {
 }
 _SPELLING = {
     "apologise": "apologize", "apologised": "apologized", "organise": "organize", "cancelled": "canceled",
-    "alright": "all right", "okay": "ok", "e-mail": "email", "colour": "color", "centre": "center",
+    "alright": "all right", "okay": "ok", "colour": "color", "centre": "center",
     "per cent": "percent", "mr": "mister", "mrs": "missus",
 }
 _CURRENCY = {"$": "dollars", "£": "pounds", "€": "euros"}
@@ -271,6 +271,9 @@ def _digits(match: re.Match) -> str:
     if ":" in number:  # 10:00 -> ten, 9:30 -> nine thirty
         hours, minutes = number.split(":")
         spoken = number_words(int(hours)) + ("" if int(minutes) == 0 else " " + number_words(int(minutes)))
+    elif "." in number and symbol and len(number.split(".")[1]) == 2:  # $42.50 -> forty two dollars fifty
+        whole, cents = number.split(".")
+        return f" {number_words(int(whole))} {_CURRENCY[symbol]} {number_words(int(cents))} "
     elif "." in number:
         whole, frac = number.split(".")
         spoken = number_words(int(whole or 0)) + " point " + " ".join(_ONES[int(d)] for d in frac)
@@ -290,12 +293,13 @@ def _digits(match: re.Match) -> str:
 def normalise_words(text: str) -> list[str]:
     """Lower case, contractions expanded, numbers as words, punctuation off: the words to compare."""
     text = text.lower().replace("’", "'")
-    text = re.sub(r"([$£€])?(\d[\d,]*(?:[.:]\d+)?)(st|nd|rd|th|%)?", _digits, text)
+    text = re.sub(r"([$£€])?(\d(?:[\d,]*\d)?(?:[.:]\d+)?)(st|nd|rd|th|%)?", _digits, text)
     text = text.replace("%", " percent ")
     text = re.sub(r"\bhundred and\b", "hundred", text)
     text = re.sub(r"\bthousand and\b", "thousand", text)
     for short, long in _CONTRACTIONS.items():
         text = re.sub(rf"\b{re.escape(short)}(?=\W|$)", long, text)
+    text = re.sub(r"\be-mail", "email", text)
     text = re.sub(r"(\w)-(\w)", r"\1 \2", text)  # forty-two -> forty two
     text = re.sub(r"[^\w\s']", " ", text).replace("'", "")
     words = text.split()
