@@ -141,6 +141,7 @@ class ChatScreen(TalkMixin, Screen[SessionEnded]):
         self._draft_timer = None
         self._footer_timer: "Timer | None" = None  # the footer shows "esc Cancel" when it fires
         self._sent_spoken: "SpokenTurn | None" = None  # how the message in flight was spoken
+        self._voice_was_busy = False
 
     # -- layout ----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -184,6 +185,9 @@ class ChatScreen(TalkMixin, Screen[SessionEnded]):
         elif not self.meter_visible:
             parts.append("meter hidden (F4)")
         self.query_one("#status", Static).update(" · ".join(parts))
+        if self.voice_busy != self._voice_was_busy:  # "esc Cancel" while listening or the customer speaks
+            self._voice_was_busy = not self._voice_was_busy
+            self.refresh_bindings()
         self.query_one("#meter", FrustrationMeter).set_value(state.frustration)
 
     def show_notice(self, text: str, *, kind: str = "info", sticky: bool = False) -> None:
