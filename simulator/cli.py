@@ -145,6 +145,22 @@ def cmd_config(args: argparse.Namespace) -> int:
             print(f"  {key:<12} {value if value is not None else '-':<32} ({s.sources.get(key, 'default')})")
         print(f"  {'api key':<12} {s.masked_key()}")
     print(f"learner: {settings.learner or '(not set: `roleplay config --learner NAME`)'}")
+    lrs = settings.lrs
+    if lrs is None:
+        print("[lrs] not configured (see the README's \"Results to your LRS\")")
+    else:
+        print("[lrs]")
+        for key in ("endpoint", "username", "password_env", "activity_base", "homepage", "send_transcripts"):
+            value = getattr(lrs, key)
+            shown = "-" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+            print(f"  {key:<16} {shown:<32} ({lrs.sources.get(key, 'default')})")
+        password = "set" if lrs.password() else "NOT SET"
+        print(f"  {'password':<16} ${lrs.password_env} is {password}" if lrs.password_env else
+              f"  {'password':<16} - (add password_env)")
+    voice = settings.voice
+    print(f"[voice] pause {voice.pause_s} s, send on end: {'yes' if voice.send_on_end else 'no'}"
+          + (f", microphone from {voice.input_wavs}" if voice.input_wavs else "")
+          + (f", speech to {voice.output_wavs}" if voice.output_wavs else ""))
     return 0
 
 
