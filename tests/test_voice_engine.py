@@ -90,6 +90,26 @@ def test_two_turns_from_one_microphone_each_end_at_the_pause(spoken, recognizer)
     assert word_error_rate(SECOND, recognizer.transcribe(second.clip).text) <= 0.25
 
 
+def test_recognition_starts_in_the_pause_and_a_resumed_sentence_is_heard_whole(spoken, recognizer):
+    # one turn: the line, 0.55 s of quiet (more than the 0.3 s that starts early recognition, less
+    # than the 0.8 s that ends the turn), the second line, then the pause
+    mic = WavInput([spoken["line"], spoken["second_piper"]], realtime=False, speed=0, gap_s=0.55, trailing_silence_s=3)
+    try:
+        heard = recognizer.hear(Listener(mic, pause_s=1.2))
+    finally:
+        mic.stop()
+    assert heard.utterance.ended_by == "pause"
+    assert word_error_rate(f"{LINE} {SECOND}", heard.recognised.text) <= 0.2, heard.recognised.text
+
+    mic = WavInput([spoken["line"]], realtime=False, speed=0, gap_s=0.5)
+    try:
+        heard = recognizer.hear(Listener(mic, pause_s=0.8))
+    finally:
+        mic.stop()
+    assert heard.early  # the text was made while the pause was being confirmed
+    assert word_error_rate(LINE, heard.recognised.text) <= 0.1, heard.recognised.text
+
+
 def test_a_longer_pause_setting_keeps_one_turn_across_a_short_pause(spoken, recognizer):
     mic = WavInput([spoken["line"], spoken["second_piper"]], realtime=False, speed=0, gap_s=1.0, trailing_silence_s=3)
     try:

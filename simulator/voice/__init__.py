@@ -22,7 +22,7 @@ from simulator.voice.audio import (
     write_wav,
 )
 from simulator.voice.errors import INSTALL_LINE, VoiceError
-from simulator.voice.recognize import Recognised, Recognizer, Word, normalise_words, word_error_rate
+from simulator.voice.recognize import Heard, Recognised, Recognizer, Word, normalise_words, word_error_rate
 from simulator.voice.synthesize import (
     DEFAULT_VOICE,
     FALLBACK_VOICE,
@@ -35,7 +35,7 @@ from simulator.voice.vad import DEFAULT_PAUSE_S, Listener, Utterance
 
 __all__ = [
     "Clip", "MicInput", "SpeakerOutput", "WavInput", "WavOutput", "read_wav", "write_wav", "resample",
-    "INSTALL_LINE", "VoiceError", "Recognised", "Recognizer", "Word", "normalise_words", "word_error_rate",
+    "INSTALL_LINE", "VoiceError", "Heard", "Recognised", "Recognizer", "Word", "normalise_words", "word_error_rate",
     "DEFAULT_VOICE", "FALLBACK_VOICE", "SentenceSplitter", "Synthesizer", "VoiceSpec", "sentences",
     "DEFAULT_PAUSE_S", "Listener", "Utterance", "available", "speaking_voice",
 ]

@@ -127,6 +127,15 @@ def available() -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Heard:
+    """One turn: the utterance as listened to, and its text."""
+
+    utterance: object  # simulator.voice.vad.Utterance
+    recognised: Recognised
+    early: bool  # the text was made while the pause was still being confirmed
+
+
 class Recognizer:
     """Whisper through faster-whisper; load once (``load()`` or the first ``transcribe``), reuse.
 
@@ -170,6 +179,43 @@ class Recognizer:
                 os.environ["HF_HUB_OFFLINE"] = old
         self.load_seconds = time.monotonic() - started
         return model
+
+    def hear(self, listener, *, word_times: bool = False) -> Heard:
+        """Listen for one turn and recognise it, starting as soon as the learner goes quiet.
+
+        Recognition starts after ``listener.quiet_early_s`` (0.3 s) of quiet, on a thread, while the
+        listener waits for the full pause; when the pause ends the turn with no more speech, that
+        text is used, so the text is ready about when the pause is over. Speech that resumes makes
+        the early text stale: the whole utterance is recognised again.
+        """
+        early: dict[str, object] = {}
+
+        def on_quiet(clip: Clip) -> None:
+            running = early.get("thread")
+            if running is not None and running.is_alive():
+                return  # the learner paused again before the last early run finished: skip this one
+
+            def run() -> None:
+                early["result"] = self.transcribe(clip, word_times=word_times)
+
+            early.clear()
+            early["clip"] = clip
+            early["thread"] = thread = threading.Thread(target=run, daemon=True, name="early-recognition")
+            thread.start()
+
+        previous = listener.on_quiet
+        listener.on_quiet = on_quiet
+        try:
+            utterance = listener.listen()
+        finally:
+            listener.on_quiet = previous
+        thread = early.get("thread")
+        if thread is not None:
+            thread.join()
+            clip = early.get("clip")
+            if clip is not None and clip.pcm == utterance.clip.pcm and "result" in early:
+                return Heard(utterance, early["result"], True)
+        return Heard(utterance, self.transcribe(utterance.clip, word_times=word_times), False)
 
     def transcribe(self, clip: Clip, *, word_times: bool = False) -> Recognised:
         """The text of one utterance ("" for silence or noise: never an exception for that)."""

@@ -17,7 +17,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from simulator.voice.audio import AudioInput, Clip
 from simulator.voice.errors import INSTALL_LINE, VoiceError
@@ -125,6 +125,8 @@ class Listener:
         min_speech_s: float = 0.12,
         pre_roll_s: float = 0.3,
         max_s: float = 120.0,
+        on_quiet: Callable[[Clip], None] | None = None,
+        quiet_early_s: float = 0.3,
     ):
         if not 0.2 <= pause_s <= 10:
             raise VoiceError(f"pause to end speech {pause_s} s: use 0.2 to 10 seconds")
@@ -135,6 +137,10 @@ class Listener:
         self.min_speech_s = min_speech_s
         self.pre_roll_s = pre_roll_s
         self.max_s = max_s
+        # Called (on the listening thread) with the utterance so far each time the learner has been
+        # quiet for quiet_early_s: recognition can start before the pause is confirmed.
+        self.on_quiet = on_quiet
+        self.quiet_early_s = quiet_early_s
         self._stop = threading.Event()
         self.listening = False
 
@@ -158,6 +164,8 @@ class Listener:
         pre_roll: deque[bytes] = deque(maxlen=max(1, int(self.pre_roll_s / frame_s)))
         need_start = max(1, int(round(self.min_speech_s / frame_s)))
         need_pause = max(1, int(round(self.pause_s / frame_s)))
+        need_early = max(1, int(round(self.quiet_early_s / frame_s)))
+        keep_quiet = int(0.2 / frame_s)  # frames of the pause kept at the end of the clip
         captured = bytearray()
         all_audio = bytearray()
         start_frame: int | None = None
@@ -185,6 +193,8 @@ class Listener:
                     quiet = 0
                 else:
                     quiet += 1
+                    if self.on_quiet is not None and quiet == need_early and need_early < need_pause:
+                        self.on_quiet(Clip(bytes(self._trim(captured, quiet, keep_quiet, len(frame))), rate))
                     if self.end_on_pause and quiet >= need_pause:
                         ended_by = "pause"
                         break
@@ -198,8 +208,7 @@ class Listener:
         if start_frame is None:
             return Utterance(Clip(bytes(all_audio), rate), None, None, ended_by, ended_at)
         if ended_by == "pause":  # keep a little of the pause, not all of it
-            keep = len(captured) - (quiet - min(quiet, int(0.2 / frame_s))) * len(frame)
-            captured = captured[:keep]
+            captured = self._trim(captured, quiet, keep_quiet, len(frame))
         return Utterance(
             Clip(bytes(captured), rate),
             round(start_frame * frame_s, 3),
@@ -207,3 +216,8 @@ class Listener:
             ended_by,
             ended_at,
         )
+
+    @staticmethod
+    def _trim(captured: bytearray, quiet: int, keep: int, frame_bytes: int) -> bytearray:
+        """The captured audio less the quiet frames at its end beyond ``keep`` of them."""
+        return captured[: len(captured) - max(0, quiet - keep) * frame_bytes]
