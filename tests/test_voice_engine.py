@@ -304,6 +304,7 @@ def test_streamed_text_gives_each_sentence_as_soon_as_it_is_complete():
     assert splitter.feed(" about that! And") == ["I'm so sorry about that!"]
     assert splitter.flush() == ["And"]
     assert sentences("One. Two? Three!") == ["One.", "Two?", "Three!"]
+    assert sentences("(sighs) I'm *really* upset. [pause] Fine.") == ["I'm really upset.", "Fine."]
 
 
 def test_slower_lower_voice_is_longer(synth):
@@ -312,3 +313,55 @@ def test_slower_lower_voice_is_longer(synth):
     assert slow.duration_s > normal.duration_s * 1.1  # 1.33 asked; piper varies its phoneme lengths
     espeak_slow = synth.speak(LINE, VoiceSpec("espeak:en-gb", speed=0.75, pitch=0.7))
     assert espeak_slow.duration_s > synth.speak(LINE, VoiceSpec("espeak:en-gb")).duration_s * 1.2
+
+
+def _fake_speaker(monkeypatch, *, no_device=False):
+    module = types.ModuleType("sounddevice")
+    module.played, module.release = [], __import__("threading").Event()
+
+    class PortAudioError(Exception):
+        pass
+
+    def query_devices(device=None, kind=None):
+        if no_device:
+            raise PortAudioError("Error querying device -1")
+        return {"name": "Speakers"}
+
+    def play(data, rate, device=None):
+        module.played.append((len(data), rate))
+
+    def wait():  # a clip "plays" until the test releases it or stop() is called
+        module.release.wait(timeout=30)
+
+    def stop():
+        module.release.set()
+
+    module.PortAudioError, module.query_devices = PortAudioError, query_devices
+    module.play, module.wait, module.stop = play, wait, stop
+    monkeypatch.setitem(sys.modules, "sounddevice", module)
+    return module
+
+
+def test_esc_stops_the_customer_mid_reply_and_what_is_queued_is_not_played(monkeypatch):
+    from simulator.voice import SpeakerOutput
+
+    sd = _fake_speaker(monkeypatch)
+    speaker = SpeakerOutput()
+    first, second = Clip.silence(1.0, 22_050), Clip.silence(2.0, 22_050)
+    speaker.play(first)
+    speaker.play(second)
+    while not sd.played:  # the first sentence has started
+        sd.release.wait(0.01)
+    speaker.stop()  # Esc
+    speaker.wait()
+    assert sd.played == [(22_050, 22_050)]  # the second sentence never played
+    assert speaker.first_audio_at is not None
+
+
+def test_no_speaker_is_one_line(monkeypatch):
+    from simulator.voice import SpeakerOutput
+
+    _fake_speaker(monkeypatch, no_device=True)
+    with pytest.raises(VoiceError) as caught:
+        SpeakerOutput().play(Clip.silence(0.5))
+    assert str(caught.value) == "no speaker found — plug one in, or read the reply"

@@ -397,8 +397,9 @@ class SpeakerOutput:
         except (ValueError, sd.PortAudioError):
             raise VoiceError("no speaker found — plug one in, or read the reply") from None
         self._sd = sd
-        self._stopped.clear()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="speaker")
+        self._stopped = threading.Event()  # each opening has its own queue and stop flag
+        self._queue = queue.Queue()
+        self._thread = threading.Thread(target=self._run, args=(self._queue, self._stopped), daemon=True, name="speaker")
         self._thread.start()
 
     def play(self, clip: Clip) -> None:
@@ -407,24 +408,25 @@ class SpeakerOutput:
         self._idle.clear()
         self._queue.put(clip)
 
-    def _run(self) -> None:
+    def _run(self, clips: "queue.Queue[Clip | None]", stopped: threading.Event) -> None:
         sd = self._sd
         while True:
-            clip = self._queue.get()
+            clip = clips.get()
             if clip is None:
                 break
-            if self._stopped.is_set():
+            if stopped.is_set():
                 continue
             if self.first_audio_at is None:
                 self.first_audio_at = time.monotonic()
             try:
                 sd.play(clip.to_numpy(), clip.sample_rate, device=self.device)
                 sd.wait()
-            except sd.PortAudioError:
-                self._stopped.set()
-            if self._queue.empty():
+            except sd.PortAudioError:  # unplugged mid-reply: the rest is shown, not spoken
+                stopped.set()
+            if clips.empty() and clips is self._queue:
                 self._idle.set()
-        self._idle.set()
+        if clips is self._queue:
+            self._idle.set()
 
     def wait(self) -> None:
         self._idle.wait()

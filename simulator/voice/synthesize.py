@@ -112,11 +112,20 @@ class SentenceSplitter:
         return [rest] if rest else []
 
 
+_STAGE_DIRECTION = re.compile(
+    r"[*(\[]\s*(?:sigh|laugh|pause|groan|chuckle|sniff|cough|mutter|huff|scoff|sob|clear|gasp|scream|yell|shout|whisper|cr[iy])\w*"
+    r"[^*)\]\n]{0,40}[*)\]]",
+    re.IGNORECASE,
+)
+
+
 def _clean(sentence: str) -> str:
-    """Markdown and stage directions are not read aloud: *sighs*, **bold**, [pause], `code`."""
-    sentence = re.sub(r"\*[^*\n]{1,40}\*(?=\s|$)", lambda m: m.group(0) if " " in m.group(0).strip("*") and len(m.group(0)) > 25 else "", sentence)
+    """What is not read aloud: stage directions (*sighs*, (laughs), [pause]) and markdown marks.
+
+    Emphasis keeps its words: "I'm *really* upset" is read "I'm really upset".
+    """
+    sentence = _STAGE_DIRECTION.sub("", sentence)
     sentence = re.sub(r"[*_`#>]+", "", sentence)
-    sentence = re.sub(r"\[[^\]]{0,40}\]", "", sentence)
     return re.sub(r"\s+", " ", sentence).strip()
 
 
