@@ -102,12 +102,14 @@ def test_recognition_starts_in_the_pause_and_a_resumed_sentence_is_heard_whole(s
     assert word_error_rate(f"{LINE} {SECOND}", heard.recognised.text) <= 0.2, heard.recognised.text
 
     mic = WavInput([spoken["line"]], realtime=False, speed=0, gap_s=0.5)
+    partials = []
     try:
-        heard = recognizer.hear(Listener(mic, pause_s=0.8))
+        heard = recognizer.hear(Listener(mic, pause_s=0.8), on_partial=partials.append)
     finally:
         mic.stop()
     assert heard.early  # the text was made while the pause was being confirmed
     assert word_error_rate(LINE, heard.recognised.text) <= 0.1, heard.recognised.text
+    assert [p.text for p in partials] == [heard.recognised.text]  # shown in the box as it was heard
 
 
 def test_a_longer_pause_setting_keeps_one_turn_across_a_short_pause(spoken, recognizer):

@@ -180,7 +180,7 @@ class Recognizer:
         self.load_seconds = time.monotonic() - started
         return model
 
-    def hear(self, listener, *, word_times: bool = False) -> Heard:
+    def hear(self, listener, *, word_times: bool = False, on_partial=None) -> Heard:
         """Listen for one turn and recognise it, starting as soon as the learner goes quiet.
 
         Recognition starts after ``listener.quiet_early_s`` (0.3 s) of quiet, on a thread, while the
@@ -196,7 +196,9 @@ class Recognizer:
                 return  # the learner paused again before the last early run finished: skip this one
 
             def run() -> None:
-                early["result"] = self.transcribe(clip, word_times=word_times)
+                early["result"] = result = self.transcribe(clip, word_times=word_times)
+                if on_partial is not None and result.text:
+                    on_partial(result)
 
             early.clear()
             early["clip"] = clip
