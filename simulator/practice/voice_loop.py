@@ -81,8 +81,11 @@ class VoiceLoop:
         self.source = source
         self.listener = Listener(source, pause_s=self.pause_s, end_on_pause=self.end_on_pause)
         began = self.clock()
-        utterance = self.listener.listen()
-        text = self.recognizer.transcribe(utterance.clip).text.strip() if utterance.heard_speech else ""
+        # recognition starts at the first short quiet, while the pause is confirmed: the text is
+        # ready about when the pause ends (speech that goes on is heard again, whole)
+        got = self.recognizer.hear(self.listener)
+        utterance = got.utterance
+        text = got.recognised.text.strip() if utterance.heard_speech else ""
         if not utterance.heard_speech:
             return Heard("", SpokenTurn(spoken=True, words=0), utterance.ended_by)
         start = began + (utterance.speech_start_s or 0.0)
