@@ -70,8 +70,9 @@ class VoiceLoop:
     def listening(self) -> bool:
         return self.listener is not None and self.listener.listening
 
-    def listen(self) -> Heard:
-        """One turn of the learner's speech, recognised (blocking: call it from a thread)."""
+    def listen(self, on_partial: Callable[[str], None] | None = None) -> Heard:
+        """One turn of the learner's speech, recognised (blocking: call it from a thread).
+        ``on_partial(text)``: what was recognised so far, at each short quiet while the learner speaks."""
         from ..voice import Listener
 
         self._turns += 1
@@ -83,7 +84,8 @@ class VoiceLoop:
         began = self.clock()
         # recognition starts at the first short quiet, while the pause is confirmed: the text is
         # ready about when the pause ends (speech that goes on is heard again, whole)
-        got = self.recognizer.hear(self.listener)
+        got = self.recognizer.hear(self.listener, on_partial=(lambda r: on_partial(r.text.strip()))
+                                   if on_partial else None)
         utterance = got.utterance
         text = got.recognised.text.strip() if utterance.heard_speech else ""
         if not utterance.heard_speech:

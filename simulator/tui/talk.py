@@ -35,6 +35,7 @@ class TalkMixin:
         self.listening = False
         self.heard: "Heard | None" = None  # the last turn heard, until it is sent
         self._discard_heard = False
+        self._typed_before = ""
         self._voice_said = ""  # the last voice problem said (once)
 
     # -- listening ---------------------------------------------------------------------------
@@ -50,6 +51,7 @@ class TalkMixin:
             return
         self.listening = True
         self._discard_heard = False
+        self._typed_before = self.query_one("#prompt", Input).value.strip()  # kept before what is heard
         if self.voice_loop is not None:
             self.voice_loop.stop_speaking()  # the learner wants the floor
         self.show_notice("🎙 Listening… speak, then pause (or press F6 again) to end your turn; Esc drops it.",
@@ -69,7 +71,7 @@ class TalkMixin:
                 self.voice_loop = self.open_voice()
                 self.app.call_from_thread(self.show_notice, "🎙 Listening… speak, then pause (or press F6 again) "
                                           "to end your turn; Esc drops it.", sticky=True)
-            heard = self.voice_loop.listen()
+            heard = self.voice_loop.listen(on_partial=lambda text: self.app.call_from_thread(self._partial, text))
         except (RoleplayError, OSError) as exc:
             self.app.call_from_thread(self._voice_failed, str(exc))
             return
@@ -77,6 +79,14 @@ class TalkMixin:
             self.app.call_from_thread(self._voice_failed, f"voice stopped unexpectedly ({exc!r})")
             return
         self.app.call_from_thread(self._heard_it, heard)
+
+    def _partial(self, text: str) -> None:
+        """What was recognised so far goes into the box while the learner goes on (the whole
+        turn replaces it when the pause ends)."""
+        if self.listening and text and not self._discard_heard:
+            prompt = self.query_one("#prompt", Input)
+            prompt.value = f"{self._typed_before} {text}" if self._typed_before else text
+            prompt.cursor_position = len(prompt.value)
 
     def _voice_failed(self, problem: str) -> None:
         self.listening = False
@@ -86,14 +96,16 @@ class TalkMixin:
     def _heard_it(self, heard: "Heard") -> None:
         self.listening = False
         self.update_status()
-        if self._discard_heard:
+        if self._discard_heard:  # Esc: the box goes back to what was typed
+            self.query_one("#prompt", Input).value = self._typed_before
             self.clear_notice()
             return
         if not heard.text:
+            self.query_one("#prompt", Input).value = self._typed_before
             self.show_notice("🎙 Nothing was heard — press F6 and speak, or type your reply.")
             return
         prompt = self.query_one("#prompt", Input)
-        typed = prompt.value.strip()
+        typed = self._typed_before
         prompt.value = f"{typed} {heard.text}" if typed else heard.text
         prompt.cursor_position = len(prompt.value)
         self.heard = heard
