@@ -93,19 +93,6 @@ def collect(workspace: Path, lrs: "LrsSettings", outbox: Outbox, state: OutboxSt
     return queued
 
 
-def queue_session(workspace: Path, record: "SessionRecord") -> int:
-    """Queue ``record``'s evaluations now (after grading): statements queued, 0 with no LRS."""
-    lrs = lrs_settings(workspace)
-    if lrs is None or not record.learner:
-        return 0
-    outbox = Outbox(workspace)
-    with outbox.lock() as held:
-        if not held:  # pragma: no cover - lock() waits
-            return 0
-        state = outbox.state()
-        return sum(outbox.queue(one, state) for one in statements_of(record, lrs))
-
-
 def sync(workspace: Path, *, send: bool = True, wait: bool = True, requeue: bool = False,
          on_progress: Callable[[int, int], None] | None = None, sender: Sender | None = None) -> SyncReport:
     """Queue what is new, then send what waits. ``wait`` off: give up at once when another
