@@ -132,6 +132,20 @@ async def test_warm_up_runs_after_first_paint_only_with_the_real_gateway(workspa
 
 # -- library ----------------------------------------------------------------------------------
 
+async def test_what_is_loaded_before_a_practice_is_left_out_of_full_garbage_collections(workspace):
+    import gc
+
+    gc.unfreeze()
+    app = make_app(workspace)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await open_brief(pilot)  # the brief primes the model and the meaning layer, then freezes
+            await settle(pilot)
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()
+
+
 async def test_library_lists_personas_and_broken_files(workspace):
     (workspace / "personas" / "zz-typo.yaml").write_text("version: 1\nname: Typo Tess\n")
     app = make_app(workspace)
