@@ -136,7 +136,7 @@ async def test_what_is_loaded_before_a_practice_is_left_out_of_full_garbage_coll
     import gc
 
     gc.unfreeze()
-    app = make_app(workspace)
+    app = make_app(workspace, freeze_gc=True)  # as run_app makes it
     try:
         async with app.run_test(size=SIZE) as pilot:
             await open_brief(pilot)  # the brief primes the model and the meaning layer, then freezes

@@ -92,9 +92,10 @@ class RoleplayApp(App[int]):
 
     def __init__(self, workspace: Path, *, model: str | None = None, evaluator_model: str | None = None,
                  model_factory: ModelFactory | None = None, clock: Callable[[], float] = time.monotonic,
-                 cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True, freeze_gc: bool = False) -> None:
         super().__init__()
         self.workspace = Path(workspace)
+        self.freeze_gc = freeze_gc  # freeze the heap once loaded (``freeze_heap``): the real app, not tests
         self.model_name = model  # the command line's --model and --evaluator-model: they win over the config
         self.evaluator_model_name = evaluator_model
         self.injected_model = model_factory is not None
@@ -432,7 +433,8 @@ class RoleplayApp(App[int]):
             self.call_from_thread(self.notify, str(exc), title="Model", severity="warning", timeout=12)
         except Exception as exc:  # noqa: BLE001 - the real call will report it properly
             self.log.warning(f"warm-up failed: {exc!r}")
-        freeze_heap()
+        if self.freeze_gc:
+            freeze_heap()
 
     @work(thread=True, group="imports", exclusive=True, exit_on_error=False)
     def _import_screens(self) -> None:
@@ -453,7 +455,8 @@ class RoleplayApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - the first real reply reports any model problem
             self.log.warning(f"priming failed: {exc!r}")
         ready_to_understand(persona, self.workspace)  # the first message is read, not waited for
-        freeze_heap()
+        if self.freeze_gc:
+            freeze_heap()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Errors in one place: a worker that fails unexpectedly is told in one line (the
@@ -468,7 +471,8 @@ def freeze_heap() -> None:
     """Leave what is loaded by now (litellm, the library, the meaning layer: some 370,000
     objects) out of the garbage collector's full passes, which hold the UI and the reply's
     first words up while they run: before the freeze each took 90–250 ms in the app, after it
-    26 ms (measured with gc.callbacks in tmux)."""
+    26 ms (measured with gc.callbacks in tmux). Only in the real app: a frozen object is never
+    freed, and a test process runs hundreds of apps."""
     import gc
 
     gc.freeze()
@@ -476,7 +480,7 @@ def freeze_heap() -> None:
 
 def run_app(workspace: Path, model: str | None = None, evaluator_model: str | None = None) -> int:
     """Run the app until the user quits; returns the exit code."""
-    app = RoleplayApp(Path(workspace), model=model, evaluator_model=evaluator_model)
+    app = RoleplayApp(Path(workspace), model=model, evaluator_model=evaluator_model, freeze_gc=True)
     result = app.run()
     if isinstance(result, int):
         return result
