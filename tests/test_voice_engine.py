@@ -317,6 +317,70 @@ def test_slower_lower_voice_is_longer(synth):
     assert espeak_slow.duration_s > synth.speak(LINE, VoiceSpec("espeak:en-gb")).duration_s * 1.2
 
 
+def test_piper_speaks_from_a_child_process_and_is_never_imported_by_the_app():
+    """Piper is GPL: the app (Apache-2.0) runs it as its own program, as it does espeak-ng."""
+    code = (
+        "import sys\n"
+        "from simulator.voice import Synthesizer, VoiceSpec\n"
+        "s = Synthesizer()\n"
+        "clip = s.speak_sentence('Hello there, how can I help?', VoiceSpec('piper:joe', speed=0.9, pitch=0.9))\n"
+        "print(round(clip.duration_s, 2), s.piper_pid is not None)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('piper', 'onnxruntime')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    spoken, imported = done.stdout.splitlines()
+    seconds, child = spoken.split()
+    assert float(seconds) > 0.8 and child == "True"
+    assert imported == "[]"
+
+
+def test_a_killed_piper_process_is_restarted_and_the_next_sentence_is_spoken(recognizer):
+    import os
+    import signal
+
+    synth = Synthesizer()
+    try:
+        first = synth.speak_sentence(LINE, VoiceSpec("piper:joe"))
+        pid = synth.piper_pid
+        assert pid is not None and first.duration_s > 1.5
+        os.kill(pid, signal.SIGKILL)  # dies between two sentences (out of memory, say)
+        second = synth.speak_sentence(SECOND, VoiceSpec("piper:joe"))
+        assert synth.piper_pid not in (None, pid)
+        assert word_error_rate(SECOND, recognizer.transcribe(second).text) <= 0.2
+    finally:
+        synth.close()
+    assert synth.piper_pid is None
+
+
+def test_a_piper_process_that_dies_mid_sentence_costs_that_sentence_as_one_line(tmp_path):
+    code = (
+        "import os, signal, threading, time\n"
+        "from simulator.voice import Synthesizer, VoiceSpec, VoiceError\n"
+        "s = Synthesizer().load(VoiceSpec('piper:joe'))\n"
+        "pid = s.piper_pid\n"
+        "import simulator.voice.synthesize as m\n"
+        "real = m.Synthesizer._read_line\n"
+        "def dying(self, proc, timeout):\n"
+        "    os.kill(proc.pid, signal.SIGKILL)\n"
+        "    return real(self, proc, timeout)\n"
+        "m.Synthesizer._read_line = dying\n"
+        "try:\n"
+        "    s.speak_sentence('This one is lost.', VoiceSpec('piper:joe'))\n"
+        "except VoiceError as e:\n"
+        "    print('E', e)\n"
+        "m.Synthesizer._read_line = real\n"
+        "clip = s.speak_sentence('This one is said.', VoiceSpec('piper:joe'))\n"
+        "print(clip.duration_s > 0.5, s.piper_pid not in (None, pid))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert done.returncode == 0, done.stderr
+    error, after = done.stdout.splitlines()
+    _one_line(error)
+    assert error.startswith("E the piper voice stopped") and "SIGKILL" in error and "next one" in error
+    assert after == "True True"
+
+
 def _fake_speaker(monkeypatch, *, no_device=False):
     module = types.ModuleType("sounddevice")
     module.played, module.release = [], __import__("threading").Event()

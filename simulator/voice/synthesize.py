@@ -9,18 +9,28 @@ sentence so the first can play while the rest are made; ``SentenceSplitter`` cut
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import functools
 import importlib.util
 import io
+import json
+import os
 import re
+import select
 import shutil
+import signal
 import subprocess
+import sys
 import threading
+import time
 import wave
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from simulator.voice.audio import Clip, pcm_to_clip, resample
+from simulator.voice.audio import Clip, pcm_to_clip
 from simulator.voice.errors import INSTALL_LINE, VoiceError
 
 ESPEAK_BASE_WPM = 175  # espeak-ng's own default rate: speed 1.0
@@ -155,12 +165,24 @@ def available(voice: VoiceSpec = DEFAULT_VOICE) -> str | None:
 
 
 class Synthesizer:
-    """Makes speech clips; Piper voices are loaded once each and kept. Thread-safe."""
+    """Makes speech clips. Thread-safe.
+
+    Piper runs in a child process (:mod:`.piper_worker`, GPL code kept out of this Apache-2.0
+    process, as espeak-ng is its own program): started at the first Piper sentence or ``load``, kept
+    with its loaded voices for the process's life, and started again if it has died.
+    """
 
     def __init__(self, threads: int = 2):
         self.threads = threads
-        self._piper: dict[str, object] = {}
         self._lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._buffer = bytearray()
+
+    @property
+    def piper_pid(self) -> int | None:
+        """The Piper child's process id, while it runs."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
 
     def speak(self, text: str, voice: VoiceSpec = DEFAULT_VOICE) -> Clip:
         """The whole text as one clip (sentences joined by a short pause)."""
@@ -185,10 +207,15 @@ class Synthesizer:
     def load(self, voice: VoiceSpec = DEFAULT_VOICE) -> "Synthesizer":
         """Load a Piper voice now (not at the first sentence)."""
         if voice.engine == "piper":
-            self._piper_voice(voice.name)
+            self._piper_request({"op": "load", "voice": voice.name, "model": _piper_model(voice.name)}, PIPER_LOAD_S)
         elif not espeak_path():
             raise VoiceError("speech needs espeak-ng — apt-get install espeak-ng, or read the replies")
         return self
+
+    def close(self) -> None:
+        """Let the Piper child go (it exits when its stdin closes; killed if it does not)."""
+        with self._lock:
+            self._discard()
 
     # espeak-ng ---------------------------------------------------------------------------------
 
@@ -209,53 +236,148 @@ class Synthesizer:
             raise VoiceError(f"espeak-ng voice {voice.name!r} failed: {why[0] if why else 'no audio'} — try espeak:en-us")
         return _wav_bytes_to_clip(done.stdout)
 
-    # piper -------------------------------------------------------------------------------------
-
-    def _piper_voice(self, name: str):
-        with self._lock:
-            if name in self._piper:
-                return self._piper[name]
-            why = piper_available(name)
-            if why:
-                raise VoiceError(why)
-            package, rel = PIPER_VOICES[name]
-            spec = importlib.util.find_spec(package)
-            model = Path(list(spec.submodule_search_locations)[0]) / rel
-            try:
-                import onnxruntime
-                from piper import PiperVoice
-                from piper.config import PiperConfig
-
-                import json
-
-                options = onnxruntime.SessionOptions()
-                options.intra_op_num_threads = self.threads
-                options.inter_op_num_threads = 1
-                config = PiperConfig.from_dict(json.loads(Path(f"{model}.json").read_text(encoding="utf-8")))
-                session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
-                loaded = PiperVoice(session=session, config=config)
-            except (OSError, ValueError, RuntimeError) as exc:
-                raise VoiceError(f"the piper voice {name} cannot be loaded ({str(exc).splitlines()[0]}) — reinstall: {INSTALL_LINE}") from None
-            self._piper[name] = loaded
-            return loaded
+    # piper (in the child process) --------------------------------------------------------------
 
     def _piper_speak(self, sentence: str, voice: VoiceSpec) -> Clip:
-        from piper.config import SynthesisConfig
+        request = {"op": "speak", "voice": voice.name, "model": _piper_model(voice.name),
+                   "speed": voice.speed, "pitch": voice.pitch, "text": sentence}
+        pcm, rate = self._piper_request(request, PIPER_SENTENCE_S)
+        return Clip(pcm, rate)
 
-        piper_voice = self._piper_voice(voice.name)
-        # Pitch by resampling: audio made at rate r and played at r * pitch is higher by `pitch` and
-        # shorter by it too, so the phonemes are made longer by the same factor first.
-        length = (1.0 / voice.speed) * voice.pitch
-        config = SynthesisConfig(length_scale=length * (piper_voice.config.length_scale or 1.0))
-        pcm = bytearray()
-        rate = piper_voice.config.sample_rate
-        for chunk in piper_voice.synthesize(sentence, syn_config=config):
-            pcm += chunk.audio_int16_bytes
-            rate = chunk.sample_rate
-        clip = Clip(bytes(pcm), rate)
-        if voice.pitch != 1.0:
-            clip = resample(Clip(clip.pcm, int(round(rate * voice.pitch))), rate)
-        return clip
+    def _piper_request(self, request: dict, timeout: float) -> tuple[bytes, int]:
+        line = json.dumps(request).encode("utf-8") + b"\n"
+        with self._lock:
+            for attempt in (1, 2):
+                fresh = self._proc is None or self._proc.poll() is not None
+                proc = self._start()
+                try:
+                    try:
+                        proc.stdin.write(line)
+                        proc.stdin.flush()
+                    except OSError:  # a broken pipe: it has gone
+                        raise _ChildDied from None
+                    header = self._read_line(proc, timeout)
+                except _ChildDied:
+                    code = self._discard()
+                    if attempt == 1 and not fresh:  # it had died since the last sentence (or died on
+                        continue  # this one): a new one gets it, once; a second death is said
+                    raise VoiceError(f"the piper voice stopped ({_how_it_ended(code)}); this sentence was not "
+                                     "spoken — it restarts on the next one") from None
+                except _ChildStuck:
+                    self._discard()
+                    raise VoiceError(f"the piper voice gave no audio for {timeout:g} s and was stopped; this sentence "
+                                     "was not spoken — it restarts on the next one") from None
+                try:
+                    reply = json.loads(header)
+                    if "error" in reply:
+                        raise VoiceError(str(reply["error"]).splitlines()[0])
+                    pcm = self._read_exact(proc, int(reply["bytes"]), timeout)
+                    return pcm, int(reply["rate"])
+                except (_ChildDied, _ChildStuck, ValueError, KeyError, TypeError):
+                    code = self._discard()
+                    raise VoiceError(f"the piper voice stopped mid-sentence ({_how_it_ended(code)}); this sentence "
+                                     "was not spoken — it restarts on the next one") from None
+            raise AssertionError("unreachable")
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        self._discard()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "simulator.voice.piper_worker", str(self.threads)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                cwd=str(Path(__file__).resolve().parents[2]),  # so `simulator` is found however we were started
+                start_new_session=True)  # the terminal's ctrl+c is the app's, not the voice's
+        except OSError as exc:
+            raise VoiceError(f"the piper voice cannot start ({exc}) — use espeak:en-us, or read the replies") from None
+        self._buffer = bytearray()
+        _children.add(self)
+        return self._proc
+
+    def _discard(self) -> int | None:
+        """Forget the child (killing it if it still runs); its exit code."""
+        proc, self._proc = self._proc, None
+        self._buffer = bytearray()
+        if proc is None:
+            return None
+        for stream in (proc.stdin, proc.stdout):
+            with contextlib.suppress(OSError):
+                stream.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
+        if proc.poll() is None:
+            proc.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        return proc.returncode
+
+    def _fill(self, proc: subprocess.Popen[bytes], deadline: float) -> None:
+        """Read what the child has written (at least one byte), or raise when it died or is stuck."""
+        fd = proc.stdout.fileno()
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            raise _ChildStuck
+        data = os.read(fd, 1 << 16)
+        if not data:
+            raise _ChildDied
+        self._buffer += data
+
+    def _read_line(self, proc: subprocess.Popen[bytes], timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while (end := self._buffer.find(b"\n")) < 0:
+            self._fill(proc, deadline)
+        line, self._buffer = bytes(self._buffer[:end]), self._buffer[end + 1 :]
+        return line
+
+    def _read_exact(self, proc: subprocess.Popen[bytes], n: int, timeout: float) -> bytes:
+        deadline = time.monotonic() + timeout
+        while len(self._buffer) < n:
+            self._fill(proc, deadline)
+        data, self._buffer = bytes(self._buffer[:n]), self._buffer[n:]
+        return data
+
+
+PIPER_LOAD_S = 120.0  # the first start: importing onnxruntime and loading a voice on a busy machine
+PIPER_SENTENCE_S = 120.0  # silence from the child past which it is stuck (a long sentence takes ~1 s)
+
+
+class _ChildDied(Exception):
+    pass
+
+
+class _ChildStuck(Exception):
+    pass
+
+
+_children: "weakref.WeakSet[Synthesizer]" = weakref.WeakSet()  # whose Piper child is stopped at exit
+
+
+@atexit.register
+def _close_children() -> None:
+    for synth in list(_children):
+        synth.close()
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is None:
+        return "no exit code"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return signal.Signals(-code).name
+        return f"signal {-code}"
+    return f"exit code {code}"
+
+
+@functools.lru_cache(maxsize=None)
+def _piper_model(name: str) -> str:
+    """The voice's model file, found without importing piper (or said in one line why not)."""
+    why = piper_available(name)
+    if why:
+        raise VoiceError(why)
+    package, rel = PIPER_VOICES[name]
+    spec = importlib.util.find_spec(package)
+    return str(Path(list(spec.submodule_search_locations)[0]) / rel)
 
 
 def _wav_bytes_to_clip(data: bytes) -> Clip:
