@@ -96,6 +96,7 @@ class RoleplayApp(App[int]):
         super().__init__()
         self.workspace = Path(workspace)
         self.freeze_gc = freeze_gc  # freeze the heap once loaded (``freeze_heap``): the real app, not tests
+        self.primed_once = False
         self.model_name = model  # the command line's --model and --evaluator-model: they win over the config
         self.evaluator_model_name = evaluator_model
         self.injected_model = model_factory is not None
@@ -455,7 +456,8 @@ class RoleplayApp(App[int]):
         except Exception as exc:  # noqa: BLE001 - the first real reply reports any model problem
             self.log.warning(f"priming failed: {exc!r}")
         ready_to_understand(persona, self.workspace)  # the first message is read, not waited for
-        if self.freeze_gc:
+        if self.freeze_gc and not self.primed_once:  # once: later, a past practice's objects would be kept
+            self.primed_once = True
             freeze_heap()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
