@@ -162,6 +162,8 @@ def session(persona_name: str, turns: int) -> list[float]:
     times = []
     for message in MESSAGES[:turns]:
         tmux("send-keys", "-t", "bench", "-l", message)
+        tail = message[-12:]  # the pause is a learner's, after the text is in the box (the app takes each key in turn)
+        wait_for(lambda lines: any(tail in line and "▊" in line for line in lines))
         time.sleep(PAUSE_BEFORE_ENTER_S)
         tmux("send-keys", "-t", "bench", "Enter")
         times.append(wait_for(reply_below(message, persona_name)))
