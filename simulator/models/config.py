@@ -60,7 +60,7 @@ _KEY_ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 _KEY_PREFIXES = re.compile(r"(sk|pk|rk|gsk|hf|xai|ghp|gho|ghs|ghu|github_pat|glpat|pplx|nvapi|r8|xox[abpr])[-_]"
                            r"|(AKIA|ASIA)[0-9A-Z]{12}|AIza|ya29\.|eyJ")
 KEY_ENV_LOOKS_LIKE_A_KEY = ("that looks like a key, not the name of the variable holding it: export it as "
-                            "ROLEPLAY_PROXY_KEY=… and type ROLEPLAY_PROXY_KEY here (a key is never saved)")
+                            "{example}=… and type {example} here (a key is never saved)")
 KEY_ENV_NOT_A_NAME = ("must be the NAME of an environment variable: capital letters, digits and _, not "
                       f"starting with a digit, at most {KEY_ENV_MAX} characters (like OPENAI_API_KEY)")
 
@@ -79,12 +79,13 @@ def looks_like_a_key(value: str) -> bool:
     return False
 
 
-def key_env_problem(value: str) -> str | None:
-    """Why ``value`` cannot be written as ``api_key_env`` (None when it can): only the NAME of
-    an environment variable is kept (``[A-Z_][A-Z0-9_]*``, at most 64 characters), never
-    anything that looks like a key. The reason never repeats the value."""
+def key_env_problem(value: str, example: str = "ROLEPLAY_PROXY_KEY") -> str | None:
+    """Why ``value`` cannot be written as ``api_key_env`` or ``password_env`` (None when it can):
+    only the NAME of an environment variable is kept (``[A-Z_][A-Z0-9_]*``, at most 64
+    characters), never anything that looks like a secret. The reason never repeats the value;
+    ``example`` is the variable name it suggests."""
     if looks_like_a_key(value):
-        return KEY_ENV_LOOKS_LIKE_A_KEY
+        return KEY_ENV_LOOKS_LIKE_A_KEY.format(example=example)
     if not _KEY_ENV_NAME.fullmatch(value):
         return KEY_ENV_NOT_A_NAME
     return None
@@ -151,8 +152,8 @@ class LrsConfig(FileModel):
     @field_validator("password_env")
     @classmethod
     def _is_a_name(cls, value: str | None) -> str | None:
-        if value and (problem := key_env_problem(value)):
-            raise ValueError(problem.replace("ROLEPLAY_PROXY_KEY", "ROLEPLAY_LRS_PASSWORD"))
+        if value and (problem := key_env_problem(value, "ROLEPLAY_LRS_PASSWORD")):
+            raise ValueError(problem)
         return value
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..core.errors import RoleplayError
+from ..core.text import bar
 
 
 class Progress:
@@ -27,8 +28,7 @@ class Progress:
         if not self.on or not total or (now - self.last < 0.1 and done < total):
             return
         self.last = now
-        filled = round(self.width * done / total)
-        self.stream.write(f"\rsending {'█' * filled}{'░' * (self.width - filled)} {done:,}/{total:,}")
+        self.stream.write(f"\rsending {bar(done, total, self.width)} {done:,}/{total:,}")
         self.stream.flush()
         self.shown = True
 
